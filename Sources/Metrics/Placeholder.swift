@@ -1,0 +1,2 @@
+// Placeholder until the recorder lands.
+public enum MetricsModule {}

@@ -1,0 +1,3 @@
+import Testing
+@testable import ValetMetrics
+@Test func placeholder() { #expect(Bool(true)) }

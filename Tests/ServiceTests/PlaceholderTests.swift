@@ -1,0 +1,3 @@
+import Testing
+@testable import Service
+@Test func servicePlaceholder() { #expect(Bool(true)) }
