@@ -1,0 +1,80 @@
+// Fidelity against the independent numpy oracle (Tests/python/oracle.py): same argmax everywhere, close logits,
+// and the same 32 greedy tokens.
+import Foundation
+import Testing
+@testable import Inference
+
+enum Oracle {
+    static var script: String? {
+        if let p = ProcessInfo.processInfo.environment["VALET_ORACLE"], FileManager.default.fileExists(atPath: p) { return p }
+        let local = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("python/oracle.py").path
+        return FileManager.default.fileExists(atPath: local) ? local : nil
+    }
+
+    /// The oracle's logits [positions × vocab] for `tokens` and its greedy continuation.
+    static func run(model: String, tokens: [Int32], greedy: Int) throws -> (logits: [[Float]], greedy: [Int32]) {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("valet-oracle-\(getpid())-\(tokens.count)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let logitsPath = dir.appendingPathComponent("logits.f32").path, jsonPath = dir.appendingPathComponent("out.json").path
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", script!, "--model", model, "--tokens", tokens.map(String.init).joined(separator: ","),
+                             "--logits-out", logitsPath, "--greedy", "\(greedy)", "--json-out", jsonPath]
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw EngineError("oracle exited with \(process.terminationStatus)") }
+        let data = try Data(contentsOf: URL(fileURLWithPath: logitsPath))
+        let floats = data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        let vocab = floats.count / tokens.count
+        let rows = (0..<tokens.count).map { Array(floats[$0 * vocab..<($0 + 1) * vocab]) }
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: jsonPath))) as? [String: Any]
+        let ids = (json?["greedy"] as? [Int] ?? []).map { Int32($0) }
+        return (rows, ids)
+    }
+}
+
+@Suite(.serialized) struct OracleFidelityTests {
+    typealias F = EngineFixture
+
+    /// ChatML prompts for the two sanity questions, tokenized independently (Tests/python/gguf_tokenize.py --chat).
+    static let redPlanet: [Int32] = [1, 9690, 198, 2683, 359, 253, 5356, 5646, 11173, 3365, 3511, 308, 34519, 28, 7018, 411,
+                                     407, 19712, 8182, 2, 198, 1, 4093, 198, 14413, 3925, 314, 1343, 347, 260, 3950, 16728,
+                                     47, 2, 198, 1, 520, 9531, 198]
+    /// "The capital of France is Paris, and the capital of Germany is" (plain text).
+    static let capitals: [Int32] = [504, 3575, 282, 4649, 314, 7042, 28, 284, 260, 3575, 282, 4521, 314]
+
+    @Test(arguments: [redPlanet, capitals])
+    func matchesOracle(prompt: [Int32]) throws {
+        guard let model = TestModel.path else { Issue.record("default model missing: run `make model`"); return }
+        guard Oracle.script != nil else {
+            Issue.record("Tests/python/oracle.py missing: cannot check fidelity")
+            return
+        }
+        let greedyCount = 32
+        let oracle = try Oracle.run(model: model, tokens: prompt, greedy: greedyCount)
+        guard let e = try F.engine() else { return }
+        let table = (0..<Int32(16)).map { $0 }
+
+        let rows = try F.step(e, [StepSequence(blockTable: table, position: 0, tokens: prompt, logits: .all)])
+        #expect(rows.count == prompt.count)
+        for (i, reference) in oracle.logits.enumerated() {
+            let ours = try #require(rows[F.Key(sequence: 0, token: i)])
+            let range = reference.max()! - reference.min()!
+            let diff = F.maxAbsDiff(ours, reference)
+            #expect(F.argmax(ours) == F.argmax(reference), "argmax differs at position \(i)")
+            #expect(diff <= 0.02 * range, "position \(i): max-abs diff \(diff) vs logit range \(range)")
+        }
+
+        var generated: [Int32] = []
+        var last = Int32(F.argmax(rows[F.Key(sequence: 0, token: prompt.count - 1)]!))
+        for step in 0..<greedyCount {
+            generated.append(last)
+            if step == greedyCount - 1 { break }
+            let r = try F.step(e, [StepSequence(blockTable: table, position: prompt.count + step, tokens: [last], logits: .last)])
+            last = Int32(F.argmax(r[F.Key(sequence: 0, token: 0)]!))
+        }
+        #expect(generated == oracle.greedy)
+    }
+}
