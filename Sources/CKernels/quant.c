@@ -1,4 +1,4 @@
-// Activation quantization to 8-bit blocks and the integer-dot matmuls against Q4_0 / Q4_1 / Q8_0 weights.
+// Activation quantization to 16-bit blocks and the integer-dot matmuls against Q4_0 / Q4_1 / Q8_0 weights.
 #include "CKernels.h"
 #include "internal.h"
 #include <math.h>
@@ -8,18 +8,20 @@ typedef struct { uint16_t d; uint8_t qs[16]; } blk_q4_0;
 typedef struct { uint16_t d, m; uint8_t qs[16]; } blk_q4_1;
 typedef struct { uint16_t d; int8_t qs[32]; } blk_q8_0;
 
+#define QMAX 32767.0f
+
 // MARK: scalar reference
 
-static void quantize_q8_scalar(const float *x, valet_q8 *y, int n) {
+static void quantize_scalar(const float *x, valet_q16 *y, int n) {
     for (int b = 0; b < n / VALET_QK; b++) {
         const float *v = x + b * VALET_QK;
         float amax = 0;
         for (int i = 0; i < VALET_QK; i++) amax = fmaxf(amax, fabsf(v[i]));
-        float d = amax / 127.0f, id = amax > 0 ? 127.0f / amax : 0.0f;
+        float d = amax / QMAX, id = amax > 0 ? QMAX / amax : 0.0f;
         int sum = 0;
         for (int i = 0; i < VALET_QK; i++) {
             int q = (int)nearbyintf(v[i] * id);
-            y[b].qs[i] = (int8_t)q;
+            y[b].qs[i] = (int16_t)q;
             sum += q;
         }
         y[b].d = d;
@@ -27,23 +29,20 @@ static void quantize_q8_scalar(const float *x, valet_q8 *y, int n) {
     }
 }
 
-// Weight block j of a row: scale, offset (the value of code 0, times Σx), and the 32 integer codes.
-static float block_dot_scalar(int type, const uint8_t *row, int j, const valet_q8 *xb) {
-    int isum = 0;
+// Weight block j of a row against one activation block: d_w*d_x*Σ(code*q) + m_w*s_x, m_w being the value of
+// code 0 (Q4_1's min, Q4_0's -8*d).
+static float block_dot_scalar(int type, const uint8_t *row, int j, const valet_q16 *xb) {
+    int64_t isum = 0;
     switch (type) {
     case VALET_TYPE_Q4_0: {
         const blk_q4_0 *b = (const blk_q4_0 *)row + j;
-        for (int i = 0; i < 16; i++) {
-            isum += (b->qs[i] & 15) * xb->qs[i] + (b->qs[i] >> 4) * xb->qs[i + 16];
-        }
+        for (int i = 0; i < 16; i++) isum += (b->qs[i] & 15) * xb->qs[i] + (b->qs[i] >> 4) * xb->qs[i + 16];
         float dw = valet_h2f(b->d);
         return dw * xb->d * (float)isum - 8.0f * dw * xb->s;
     }
     case VALET_TYPE_Q4_1: {
         const blk_q4_1 *b = (const blk_q4_1 *)row + j;
-        for (int i = 0; i < 16; i++) {
-            isum += (b->qs[i] & 15) * xb->qs[i] + (b->qs[i] >> 4) * xb->qs[i + 16];
-        }
+        for (int i = 0; i < 16; i++) isum += (b->qs[i] & 15) * xb->qs[i] + (b->qs[i] >> 4) * xb->qs[i + 16];
         return valet_h2f(b->d) * xb->d * (float)isum + valet_h2f(b->m) * xb->s;
     }
     default: {
@@ -58,13 +57,13 @@ static int known_type(int type) {
     return type == VALET_TYPE_Q4_0 || type == VALET_TYPE_Q4_1 || type == VALET_TYPE_Q8_0;
 }
 
-int valet_matmul_q8_scalar(int type, const void *w, size_t rowBytes, int nb, int r0, int r1,
-                           const valet_q8 *x, int xstride, int cols, float *out, int ldo) {
+int valet_matmul_q16_scalar(int type, const void *w, size_t rowBytes, int nb, int r0, int r1,
+                            const valet_q16 *x, int xstride, int cols, float *out, int ldo) {
     if (!known_type(type)) return 0;
     for (int r = r0; r < r1; r++) {
         const uint8_t *row = (const uint8_t *)w + (size_t)r * rowBytes;
         for (int c = 0; c < cols; c++) {
-            const valet_q8 *xc = x + (size_t)c * xstride;
+            const valet_q16 *xc = x + (size_t)c * xstride;
             float acc = 0;
             for (int j = 0; j < nb; j++) acc += block_dot_scalar(type, row, j, xc + j);
             out[(size_t)c * ldo + r] = acc;
@@ -74,6 +73,9 @@ int valet_matmul_q8_scalar(int type, const void *w, size_t rowBytes, int nb, int
 }
 
 // MARK: AVX2
+
+#define TILE 4
+#define MAX_NB 1024  /* rows up to 32768 values; longer rows take the scalar path */
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -87,9 +89,8 @@ AVX2 static INLINE float hsum_ps(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-AVX2 static void quantize_q8_avx2(const float *x, valet_q8 *y, int n) {
+AVX2 static void quantize_avx2(const float *x, valet_q16 *y, int n) {
     const __m256 signBit = _mm256_set1_ps(-0.0f);
-    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
     for (int b = 0; b < n / VALET_QK; b++) {
         const float *p = x + b * VALET_QK;
         __m256 v0 = _mm256_loadu_ps(p), v1 = _mm256_loadu_ps(p + 8);
@@ -100,70 +101,74 @@ AVX2 static void quantize_q8_avx2(const float *x, valet_q8 *y, int n) {
         h = _mm_max_ps(h, _mm_movehl_ps(h, h));
         h = _mm_max_ss(h, _mm_movehdup_ps(h));
         float amax = _mm_cvtss_f32(h);
-        float d = amax / 127.0f, id = amax > 0 ? 127.0f / amax : 0.0f;
+        float d = amax / QMAX, id = amax > 0 ? QMAX / amax : 0.0f;
         __m256 s = _mm256_set1_ps(id);
-        __m256i i0 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v0, s), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-        __m256i i1 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v1, s), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-        __m256i i2 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v2, s), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-        __m256i i3 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v3, s), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+#define ROUND_MODE (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+        __m256i i0 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v0, s), ROUND_MODE));
+        __m256i i1 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v1, s), ROUND_MODE));
+        __m256i i2 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v2, s), ROUND_MODE));
+        __m256i i3 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v3, s), ROUND_MODE));
         __m256i t = _mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3));
         __m128i ts = _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
         ts = _mm_add_epi32(ts, _mm_shuffle_epi32(ts, 0x4E));
         ts = _mm_add_epi32(ts, _mm_shuffle_epi32(ts, 0xB1));
         int sum = _mm_cvtsi128_si32(ts);
-        __m256i packed = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
-        _mm256_storeu_si256((__m256i *)y[b].qs, _mm256_permutevar8x32_epi32(packed, order));
+        // packs works per 128-bit lane; the 64-bit permute restores element order.
+        _mm256_storeu_si256((__m256i *)y[b].qs, _mm256_permute4x64_epi64(_mm256_packs_epi32(i0, i1), 0xD8));
+        _mm256_storeu_si256((__m256i *)(y[b].qs + 16), _mm256_permute4x64_epi64(_mm256_packs_epi32(i2, i3), 0xD8));
         y[b].d = d;
         y[b].s = d * (float)sum;
     }
 }
 
-AVX2 static INLINE __m256i unpack_nibbles(const uint8_t *qs) {
-    __m128i v = _mm_loadu_si128((const __m128i *)qs);
-    __m256i t = _mm256_set_m128i(_mm_srli_epi16(v, 4), v);
-    return _mm256_and_si256(t, _mm256_set1_epi8(0x0F));
-}
-
-// One weight row against NC columns (NC and type are compile-time constants after inlining). Per block the
-// weights are unpacked and their scales converted once; per column only the integer dot, one convert and one
-// FMA remain: the column scales dw*dx of a block are made by one vector multiply and read back as broadcasts.
-// The offset term (Q4_0's -8, Q4_1's min) is Σ_j m_j * s_j, a short float dot done after the block loop.
-AVX2 static INLINE void block_step(const int type, const int NC, const uint8_t *row, int j, const valet_q8 *x,
+// One weight block (its 32 codes as two vectors of 16-bit lanes: elements 0-15 and 16-31) against NC columns.
+// The weights are unpacked and their scale converted once per block; per column remain two madds, an add, one
+// convert and one FMA. The column scales d_w*d_x of a block come from one vector multiply (dxT holds the tile's
+// d_x column-major) and are read back as broadcasts.
+AVX2 static INLINE void block_step(const int type, const int NC, const uint8_t *row, int j, const valet_q16 *x,
                                    int xstride, const float *dxT, float *mws, __m256 *acc) {
-    __m256i wq, wabs;
+    __m256i wlo, whi;
     float dw;
     float sv[8] __attribute__((aligned(32)));
-    if (type == VALET_TYPE_Q4_1) {
-        const blk_q4_1 *b = (const blk_q4_1 *)row + j;
-        wq = unpack_nibbles(b->qs); dw = _cvtsh_ss(b->d); mws[j] = _cvtsh_ss(b->m);
-    } else if (type == VALET_TYPE_Q4_0) {
-        const blk_q4_0 *b = (const blk_q4_0 *)row + j;
-        wq = unpack_nibbles(b->qs); dw = _cvtsh_ss(b->d); mws[j] = -8.0f * dw;
-    } else {
+    if (type == VALET_TYPE_Q8_0) {
         const blk_q8_0 *b = (const blk_q8_0 *)row + j;
-        wq = _mm256_loadu_si256((const __m256i *)b->qs); dw = _cvtsh_ss(b->d);
+        wlo = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b->qs));
+        whi = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b->qs + 16)));
+        dw = _cvtsh_ss(b->d);
+    } else {
+        const uint8_t *qs;
+        if (type == VALET_TYPE_Q4_1) {
+            const blk_q4_1 *b = (const blk_q4_1 *)row + j;
+            qs = b->qs; dw = _cvtsh_ss(b->d); mws[j] = _cvtsh_ss(b->m);
+        } else {
+            const blk_q4_0 *b = (const blk_q4_0 *)row + j;
+            qs = b->qs; dw = _cvtsh_ss(b->d); mws[j] = -8.0f * dw;
+        }
+        const __m128i mask = _mm_set1_epi8(0x0F);
+        __m128i v = _mm_loadu_si128((const __m128i *)qs);
+        wlo = _mm256_cvtepu8_epi16(_mm_and_si128(v, mask));
+        whi = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(v, 4), mask));
     }
-    wabs = type == VALET_TYPE_Q8_0 ? _mm256_sign_epi8(wq, wq) : wq;
-    const __m256i ones = _mm256_set1_epi16(1);
     __m256 scales = _mm256_mul_ps(_mm256_set1_ps(dw), _mm256_loadu_ps(dxT + 8 * j));
     if (NC > 1) _mm256_store_ps(sv, scales);
     for (int c = 0; c < NC; c++) {
-        const valet_q8 *xb = x + (size_t)c * xstride + j;
-        __m256i xq = _mm256_loadu_si256((const __m256i *)xb->qs);
-        if (type == VALET_TYPE_Q8_0) xq = _mm256_sign_epi8(xq, wq);
-        __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(wabs, xq), ones);
+        const valet_q16 *xb = x + (size_t)c * xstride + j;
+        __m256i p = _mm256_add_epi32(_mm256_madd_epi16(wlo, _mm256_loadu_si256((const __m256i *)xb->qs)),
+                                     _mm256_madd_epi16(whi, _mm256_loadu_si256((const __m256i *)(xb->qs + 16))));
         __m256 s = NC > 1 ? _mm256_broadcast_ss(sv + c) : _mm256_broadcastss_ps(_mm256_castps256_ps128(scales));
         acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), s, acc[c]);
     }
 }
 
-AVX2 static INLINE void row_kernel(const int type, const int NC, const uint8_t *row, int nb, const valet_q8 *x,
+// One weight row against NC columns (NC and type are compile-time constants after inlining). The offset term is
+// Σ_j m_j * s_j, a short float dot after the block loop. Two accumulator sets (even/odd blocks) hide the FMA
+// latency; every tile width sums in the same order, so a column's result does not depend on which other
+// columns share its step (batched == alone, bit for bit).
+AVX2 static INLINE void row_kernel(const int type, const int NC, const uint8_t *row, int nb, const valet_q16 *x,
                                    int xstride, const float *dxT, const float *sT, int sStride, float *mws,
                                    float *out, int ldo) {
     __m256 a0[NC], a1[NC];
     for (int c = 0; c < NC; c++) { a0[c] = _mm256_setzero_ps(); a1[c] = _mm256_setzero_ps(); }
-    // Two accumulator sets (even/odd blocks) hide the FMA latency. Every tile width sums in the same order, so a
-    // column's result does not depend on which other columns share its step (batched == alone, bit for bit).
     int j = 0;
     for (; j + 2 <= nb; j += 2) {
         block_step(type, NC, row, j, x, xstride, dxT, mws, a0);
@@ -184,66 +189,64 @@ AVX2 static INLINE void row_kernel(const int type, const int NC, const uint8_t *
     }
 }
 
-#define TILE 4
-#define MAX_NB 1024  /* rows up to 32768 values; longer rows take the scalar path */
-
-AVX2 static INLINE void matmul_q8_avx2_typed(const int type, const void *w, size_t rowBytes, int nb, int r0,
-                                             int r1, const valet_q8 *x, int xstride, int cols, float *out,
-                                             int ldo) {
+AVX2 static INLINE void matmul_typed(const int type, const void *w, size_t rowBytes, int nb, int r0, int r1,
+                                     const valet_q16 *x, int xstride, int cols, float *out, int ldo) {
     float dxT[MAX_NB * 8] __attribute__((aligned(32)));
     float sT[TILE * MAX_NB];
     float mws[MAX_NB];
-    // Keep a chunk of weight rows hot in L1/L2 while every column tile passes over it.
-    int chunk = (int)(16384 / rowBytes);
+    // Rows in chunks that stay in L2 while every column tile passes over them.
+    int chunk = (int)(65536 / rowBytes);
     if (chunk < 1) chunk = 1;
-    for (int c0 = 0; c0 < cols; c0 += TILE) {
-        int nc = cols - c0 < TILE ? cols - c0 : TILE;
-        const valet_q8 *xc = x + (size_t)c0 * xstride;
-        // Column-major copies of the tile's scales and sums: contiguous for the vector loads above.
-        for (int j = 0; j < nb; j++)
-            for (int c = 0; c < 8; c++) dxT[8 * j + c] = c < nc ? xc[(size_t)c * xstride + j].d : 0;
-        for (int c = 0; c < nc; c++)
-            for (int j = 0; j < nb; j++) sT[c * nb + j] = xc[(size_t)c * xstride + j].s;
-        float *oc = out + (size_t)c0 * ldo;
-        for (int r = r0; r < r1; r++) {
-            const uint8_t *row = (const uint8_t *)w + (size_t)r * rowBytes;
-            switch (nc) {
-            case 4: row_kernel(type, 4, row, nb, xc, xstride, dxT, sT, nb, mws, oc + r, ldo); break;
-            case 3: row_kernel(type, 3, row, nb, xc, xstride, dxT, sT, nb, mws, oc + r, ldo); break;
-            case 2: row_kernel(type, 2, row, nb, xc, xstride, dxT, sT, nb, mws, oc + r, ldo); break;
-            default: row_kernel(type, 1, row, nb, xc, xstride, dxT, sT, nb, mws, oc + r, ldo); break;
+    for (int rc = r0; rc < r1; rc += chunk) {
+        int re = rc + chunk < r1 ? rc + chunk : r1;
+        for (int c0 = 0; c0 < cols; c0 += TILE) {
+            int nc = cols - c0 < TILE ? cols - c0 : TILE;
+            const valet_q16 *xc = x + (size_t)c0 * xstride;
+            // Column-major copies of the tile's scales and sums: contiguous for the vector loads above.
+            for (int j = 0; j < nb; j++)
+                for (int c = 0; c < 8; c++) dxT[8 * j + c] = c < nc ? xc[(size_t)c * xstride + j].d : 0;
+            for (int c = 0; c < nc; c++)
+                for (int j = 0; j < nb; j++) sT[c * nb + j] = xc[(size_t)c * xstride + j].s;
+            float *oc = out + (size_t)c0 * ldo;
+            for (int r = rc; r < re; r++) {
+                const uint8_t *row = (const uint8_t *)w + (size_t)r * rowBytes;
+                switch (nc) {
+                case 4: row_kernel(type, 4, row, nb, xc, xstride, dxT, sT, nb, mws, oc + r, ldo); break;
+                case 3: row_kernel(type, 3, row, nb, xc, xstride, dxT, sT, nb, mws, oc + r, ldo); break;
+                case 2: row_kernel(type, 2, row, nb, xc, xstride, dxT, sT, nb, mws, oc + r, ldo); break;
+                default: row_kernel(type, 1, row, nb, xc, xstride, dxT, sT, nb, mws, oc + r, ldo); break;
+                }
             }
         }
     }
-    (void)chunk;
 }
 
-// Specialize on the type so the per-block branches fold away.
-AVX2 static void matmul_q4_1_avx2(const void *w, size_t rb, int nb, int r0, int r1, const valet_q8 *x, int xs,
+// Specialized per type so the per-block branches fold away.
+AVX2 static void matmul_q4_1_avx2(const void *w, size_t rb, int nb, int r0, int r1, const valet_q16 *x, int xs,
                                   int cols, float *out, int ldo) {
-    matmul_q8_avx2_typed(VALET_TYPE_Q4_1, w, rb, nb, r0, r1, x, xs, cols, out, ldo);
+    matmul_typed(VALET_TYPE_Q4_1, w, rb, nb, r0, r1, x, xs, cols, out, ldo);
 }
-AVX2 static void matmul_q4_0_avx2(const void *w, size_t rb, int nb, int r0, int r1, const valet_q8 *x, int xs,
+AVX2 static void matmul_q4_0_avx2(const void *w, size_t rb, int nb, int r0, int r1, const valet_q16 *x, int xs,
                                   int cols, float *out, int ldo) {
-    matmul_q8_avx2_typed(VALET_TYPE_Q4_0, w, rb, nb, r0, r1, x, xs, cols, out, ldo);
+    matmul_typed(VALET_TYPE_Q4_0, w, rb, nb, r0, r1, x, xs, cols, out, ldo);
 }
-AVX2 static void matmul_q8_0_avx2(const void *w, size_t rb, int nb, int r0, int r1, const valet_q8 *x, int xs,
+AVX2 static void matmul_q8_0_avx2(const void *w, size_t rb, int nb, int r0, int r1, const valet_q16 *x, int xs,
                                   int cols, float *out, int ldo) {
-    matmul_q8_avx2_typed(VALET_TYPE_Q8_0, w, rb, nb, r0, r1, x, xs, cols, out, ldo);
+    matmul_typed(VALET_TYPE_Q8_0, w, rb, nb, r0, r1, x, xs, cols, out, ldo);
 }
 #endif
 
 // MARK: dispatch
 
-void valet_quantize_q8(const float *x, valet_q8 *y, int n) {
+void valet_quantize_q16(const float *x, valet_q16 *y, int n) {
 #if defined(__x86_64__)
-    if (valet_use_avx2()) { quantize_q8_avx2(x, y, n); return; }
+    if (valet_use_avx2()) { quantize_avx2(x, y, n); return; }
 #endif
-    quantize_q8_scalar(x, y, n);
+    quantize_scalar(x, y, n);
 }
 
-int valet_matmul_q8(int type, const void *w, size_t rowBytes, int nb, int r0, int r1,
-                    const valet_q8 *x, int xstride, int cols, float *out, int ldo) {
+int valet_matmul_q16(int type, const void *w, size_t rowBytes, int nb, int r0, int r1,
+                     const valet_q16 *x, int xstride, int cols, float *out, int ldo) {
 #if defined(__x86_64__)
     if (valet_use_avx2() && nb <= MAX_NB) {
         switch (type) {
@@ -254,5 +257,5 @@ int valet_matmul_q8(int type, const void *w, size_t rowBytes, int nb, int r0, in
         }
     }
 #endif
-    return valet_matmul_q8_scalar(type, w, rowBytes, nb, r0, r1, x, xstride, cols, out, ldo);
+    return valet_matmul_q16_scalar(type, w, rowBytes, nb, r0, r1, x, xstride, cols, out, ldo);
 }

@@ -42,31 +42,38 @@ enum Oracle {
     static let redPlanet: [Int32] = [1, 9690, 198, 2683, 359, 253, 5356, 5646, 11173, 3365, 3511, 308, 34519, 28, 7018, 411,
                                      407, 19712, 8182, 2, 198, 1, 4093, 198, 14413, 3925, 314, 1343, 347, 260, 3950, 16728,
                                      47, 2, 198, 1, 520, 9531, 198]
-    /// "The capital of France is Paris, and the capital of Germany is" (plain text).
+    static let largestOcean: [Int32] = [1, 9690, 198, 2683, 359, 253, 5356, 5646, 11173, 3365, 3511, 308, 34519, 28, 7018, 411,
+                                        407, 19712, 8182, 2, 198, 1, 4093, 198, 1780, 314, 260, 3995, 5065, 335, 2591, 47, 2,
+                                        198, 1, 520, 9531, 198]
+    /// "The capital of France is Paris, and the capital of Germany is" (plain text). Logits only: 21 tokens into its
+    /// greedy continuation the oracle's top two logits are 0.06 apart (0.17% of their range), a coin toss for any
+    /// engine that is not bit-identical to numpy.
     static let capitals: [Int32] = [504, 3575, 282, 4649, 314, 7042, 28, 284, 260, 3575, 282, 4521, 314]
 
-    @Test(arguments: [redPlanet, capitals])
-    func matchesOracle(prompt: [Int32]) throws {
+    @Test(arguments: [(redPlanet, 32), (largestOcean, 32), (capitals, 0)])
+    func matchesOracle(prompt: [Int32], greedyCount: Int) throws {
         guard let model = TestModel.path else { Issue.record("default model missing: run `make model`"); return }
         guard Oracle.script != nil else {
             Issue.record("Tests/python/oracle.py missing: cannot check fidelity")
             return
         }
-        let greedyCount = 32
         let oracle = try Oracle.run(model: model, tokens: prompt, greedy: greedyCount)
         guard let e = try F.engine() else { return }
         let table = (0..<Int32(16)).map { $0 }
 
         let rows = try F.step(e, [StepSequence(blockTable: table, position: 0, tokens: prompt, logits: .all)])
         #expect(rows.count == prompt.count)
+        var relative: [Float] = []
         for (i, reference) in oracle.logits.enumerated() {
             let ours = try #require(rows[F.Key(sequence: 0, token: i)])
-            let range = reference.max()! - reference.min()!
-            let diff = F.maxAbsDiff(ours, reference)
             #expect(F.argmax(ours) == F.argmax(reference), "argmax differs at position \(i)")
-            #expect(diff <= 0.02 * range, "position \(i): max-abs diff \(diff) vs logit range \(range)")
+            relative.append(F.maxAbsDiff(ours, reference) / (reference.max()! - reference.min()!))
         }
+        let summary = relative.map { String(format: "%.4f", $0) }.joined(separator: " ")
+        #expect(relative.max()! <= 0.01, "max-abs diff / logit range per position: \(summary)")
+        print("fidelity: max-abs diff / logit range per position: \(summary)")
 
+        if greedyCount == 0 { return }
         var generated: [Int32] = []
         var last = Int32(F.argmax(rows[F.Key(sequence: 0, token: prompt.count - 1)]!))
         for step in 0..<greedyCount {

@@ -43,7 +43,7 @@ public enum MatMul {
         let type = Int32(m.type.rawValue)
         switch m.path {
         case .quantized:
-            _ = valet_matmul_q8(type, m.base, m.rowBytes, Int32(m.columns / 32), Int32(rows.lowerBound),
+            _ = valet_matmul_q16(type, m.base, m.rowBytes, Int32(m.columns / 32), Int32(rows.lowerBound),
                                 Int32(rows.upperBound), input.blocks, Int32(input.blocksPerRow), Int32(columns),
                                 out, Int32(stride))
         case .float:

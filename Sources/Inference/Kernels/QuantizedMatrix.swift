@@ -14,7 +14,7 @@ public struct QuantizedMatrix: @unchecked Sendable {
 
     /// How a matmul against this matrix consumes its input.
     public enum Path: Sendable {
-        /// Integer dot against activations quantized to 8-bit blocks (Q4_0, Q4_1, Q8_0).
+        /// Integer dot against activations quantized to 16-bit blocks (Q4_0, Q4_1, Q8_0).
         case quantized
         /// Float dot against float activations (F32, F16).
         case float
