@@ -89,6 +89,10 @@ void valet_f32_to_f16(const float *x, uint16_t *y, int n) {
     for (int i = 0; i < n; i++) y[i] = valet_f2h(x[i]);
 }
 
+void valet_f32_to_f16_scalar(const float *x, uint16_t *y, int n) {
+    for (int i = 0; i < n; i++) y[i] = valet_f2h(x[i]);
+}
+
 void valet_f16_to_f32(const uint16_t *x, float *y, int n) {
     for (int i = 0; i < n; i++) y[i] = valet_h2f(x[i]);
 }

@@ -59,6 +59,8 @@ void valet_swiglu(float *gate, const float *up, int n);
 /// Float to IEEE half and back, n values.
 void valet_f32_to_f16(const float *x, uint16_t *y, int n);
 void valet_f16_to_f32(const uint16_t *x, float *y, int n);
+/// The portable conversion the AVX2 path must agree with (for tests).
+void valet_f32_to_f16_scalar(const float *x, uint16_t *y, int n);
 
 /// Attention of one query token over positions 0..<npos of its sequence, for heads [h0, h1) (grouped-query).
 /// The KV pool is paged: position p lives in block blockTable[p / blockSize]; its K row is at
