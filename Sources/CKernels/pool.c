@@ -3,6 +3,7 @@
 #include "CKernels.h"
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <time.h>
 #if defined(__linux__)
@@ -17,6 +18,9 @@
 #define RELAX() ((void)0)
 #endif
 
+/// Pause-spins before a waiting thread starts yielding its core (~20-50 µs).
+#define YIELD_AFTER 2000u
+
 struct valet_pool {
     int n;
     int spinMicros;
@@ -25,6 +29,7 @@ struct valet_pool {
     int pending;      // workers still running the current job
     int sleepers;
     int stop;
+    long ticket;      // next unit of dynamically shared work
     valet_pool_fn fn;
     void *ctx;
 };
@@ -65,7 +70,9 @@ static void *worker_main(void *raw) {
         for (unsigned spins = 1;; spins++) {
             e = __atomic_load_n(&p->epoch, __ATOMIC_ACQUIRE);
             if (e != seen) break;
-            RELAX();
+            // On a machine with more runnable threads than cores, pure spinning can keep the thread we wait
+            // for off its core; after a short burst, give the core away between checks.
+            if (spins < YIELD_AFTER) RELAX(); else sched_yield();
             if ((spins & 1023) == 0 && now_micros() - start > p->spinMicros) {
                 __atomic_fetch_add(&p->sleepers, 1, __ATOMIC_SEQ_CST);
                 if (__atomic_load_n(&p->epoch, __ATOMIC_SEQ_CST) == seen) futex_wait(&p->epoch, seen);
@@ -101,18 +108,24 @@ valet_pool *valet_pool_create(int nthreads, int spinMicros) {
 
 int valet_pool_threads(const valet_pool *pool) { return pool->n; }
 
+long valet_pool_ticket(valet_pool *pool) { return __atomic_fetch_add(&pool->ticket, 1, __ATOMIC_RELAXED); }
+
 void valet_pool_run(valet_pool *p, valet_pool_fn fn, void *ctx) {
     if (p->n == 1) {
+        p->ticket = 0;
         fn(ctx, 0, 1);
         return;
     }
     p->fn = fn;
     p->ctx = ctx;
+    __atomic_store_n(&p->ticket, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&p->pending, p->n - 1, __ATOMIC_RELAXED);
     __atomic_fetch_add(&p->epoch, 1, __ATOMIC_SEQ_CST);
     if (__atomic_load_n(&p->sleepers, __ATOMIC_SEQ_CST) > 0) futex_wake_all(&p->epoch);
     fn(ctx, 0, p->n);
-    while (__atomic_load_n(&p->pending, __ATOMIC_ACQUIRE) != 0) RELAX();
+    for (unsigned spins = 1; __atomic_load_n(&p->pending, __ATOMIC_ACQUIRE) != 0; spins++) {
+        if (spins < YIELD_AFTER) RELAX(); else sched_yield();
+    }
 }
 
 void valet_pool_destroy(valet_pool *p) {

@@ -77,6 +77,8 @@ valet_pool *valet_pool_create(int nthreads, int spinMicros);
 /// Runs fn(ctx, t, n) for t in 0..<n, the caller taking t = 0, and returns when all are done.
 void valet_pool_run(valet_pool *pool, valet_pool_fn fn, void *ctx);
 int valet_pool_threads(const valet_pool *pool);
+/// Inside a job: the next unit of shared work (0, 1, 2, … across all threads; reset by every run).
+long valet_pool_ticket(valet_pool *pool);
 void valet_pool_destroy(valet_pool *pool);
 
 #endif

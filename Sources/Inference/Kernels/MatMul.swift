@@ -16,15 +16,15 @@ public enum MatMul {
     }
 
     /// Multiplies every target matrix by the first `columns` rows of `input` in one pool dispatch. The rows of all
-    /// targets are split evenly across threads, so every weight row is read once per call whatever `columns` is.
+    /// targets are shared out across threads, so every weight row is read once per call whatever `columns` is.
     /// Quantized-path matrices need `input` quantized beforehand.
     public static func run(_ targets: [Target], input: Activations, columns: Int, pool: ThreadPool) {
         let total = targets.reduce(0) { $0 + $1.matrix.rows }
-        pool.run { t, n in
-            // Boundaries on multiples of 4 rows keep threads off each other's cache lines in the outputs.
-            var lo = total * t / n, hi = total * (t + 1) / n
-            lo = t == 0 ? 0 : lo & ~3
-            hi = t == n - 1 ? total : hi & ~3
+        // About eight ranges per thread, on multiples of 4 rows so threads stay off each other's output lines.
+        let rowsPerUnit = max(16, (total / (pool.threadCount * 8) + 3) & ~3)
+        let units = (total + rowsPerUnit - 1) / rowsPerUnit
+        pool.parallelFor(units) { unitRange in
+            let lo = unitRange.lowerBound * rowsPerUnit, hi = min(total, unitRange.upperBound * rowsPerUnit)
             var start = 0
             for target in targets {
                 let m = target.matrix

@@ -23,16 +23,26 @@ public final class ThreadPool: @unchecked Sendable {
         }
     }
 
-    /// Splits 0..<count into one contiguous range per thread (empty ranges are skipped).
+    /// Calls `body` for every index in 0..<count exactly once, in contiguous ranges handed out on demand: a thread
+    /// that loses its core (the machine is shared) delays only the range it holds, not a fixed share of the work.
     public func parallelFor(_ count: Int, _ body: (Range<Int>) -> Void) {
+        forEachRange(count) { range, _ in body(range) }
+    }
+
+    /// `parallelFor`, also telling the body which thread (0..<threadCount) runs it, for per-thread scratch.
+    public func forEachRange(_ count: Int, _ body: (Range<Int>, _ thread: Int) -> Void) {
         if count <= 0 { return }
         if threadCount == 1 || count == 1 {
-            body(0..<count)
+            body(0..<count, 0)
             return
         }
-        run { t, n in
-            let lo = count * t / n, hi = count * (t + 1) / n
-            if lo < hi { body(lo..<hi) }
+        let chunk = max(1, count / (threadCount * 4))
+        run { thread, _ in
+            while true {
+                let lo = valet_pool_ticket(pool) * chunk
+                if lo >= count { break }
+                body(lo..<min(count, lo + chunk), thread)
+            }
         }
     }
 }

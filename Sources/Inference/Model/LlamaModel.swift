@@ -109,19 +109,15 @@ public final class LlamaModel: @unchecked Sendable {
                 // Every (token, head) pair is independent; each token sees its own sequence up to itself, which
                 // makes a prompt chunk causal because all its K/V rows were written above.
                 let scale = 1 / Float(hd).squareRoot()
-                pool.run { thread, threads in
-                    let items = n * c.heads
-                    var i = items * thread / threads
-                    let end = items * (thread + 1) / threads
+                pool.forEachRange(n * c.heads) { items, thread in
                     let scores = s.scores + thread * c.contextLength
-                    while i < end {
-                        let t = i / c.heads, h0 = i % c.heads, h1 = min(c.heads, h0 + (end - i))
+                    for item in items {
+                        let t = item / c.heads, h = item % c.heads
                         let slot = slots[t]
                         valet_attention_f16(s.q + t * qDim, Int32(c.heads), Int32(c.kvHeads), Int32(hd),
-                                            Int32(h0), Int32(h1), keys, values,
+                                            Int32(h), Int32(h + 1), keys, values,
                                             tablesBase + tableStart[slot.sequence], blockStride, Int32(blockSize),
                                             Int32(slot.position + 1), scale, scores, s.attention.row(t))
-                        i += h1 - h0
                     }
                 }
                 pool.parallelFor(n) { s.attention.quantize($0) }
