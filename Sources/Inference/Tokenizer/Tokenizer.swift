@@ -202,20 +202,26 @@ public struct Tokenizer: Sendable, TokenDecoding {
     /// `skipSpecial` leaves out control and unknown tokens (BOS, `<|im_end|>`, …).
     public func decode(_ tokens: [Int32], skipSpecial: Bool = false) -> String {
         var out: [UInt8] = []
-        out.reserveCapacity(tokens.count * 4)
+        out.reserveCapacity(tokens.count * 5)
         var afterSpecial = true
-        for t in tokens {
-            guard let type = tokenType(t) else { continue }
-            let special = type == .control || type == .unknown || type == .userDefined
-            if skipSpecial && (type == .control || type == .unknown) {
-                afterSpecial = true
-                continue
+        let n = storage.texts.count
+        storage.pieces.withUnsafeBufferPointer { pieces in
+            storage.offsets.withUnsafeBufferPointer { offsets in
+                for t in tokens {
+                    guard t >= 0, Int(t) < n else { continue }
+                    let type = storage.types[Int(t)]
+                    let special = type == .control || type == .unknown || type == .userDefined
+                    if skipSpecial && (type == .control || type == .unknown) {
+                        afterSpecial = true
+                        continue
+                    }
+                    var a = offsets[Int(t)]
+                    let b = offsets[Int(t) + 1]
+                    if addSpacePrefix && afterSpecial && !special && a < b && pieces[a] == 0x20 { a += 1 }
+                    out.append(contentsOf: UnsafeBufferPointer(rebasing: pieces[a..<b]))
+                    afterSpecial = special
+                }
             }
-            var a = storage.offsets[Int(t)]
-            let b = storage.offsets[Int(t) + 1]
-            if addSpacePrefix && afterSpecial && !special && a < b && storage.pieces[a] == 0x20 { a += 1 }
-            out += storage.pieces[a..<b]
-            afterSpecial = special
         }
         return String(decoding: out, as: UTF8.self)
     }
