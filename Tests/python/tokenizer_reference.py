@@ -169,6 +169,8 @@ def main():
             bos, eos = FAMILY_SPECIALS[family]
             renders[family] = [[render(template, c, g, bos, eos) for g in (False, True)] for c in req["conversations"]]
         out["renders"] = renders
+    if req.get("templates"):
+        out["templates"] = {f: [t, *FAMILY_SPECIALS[f]] for f, t in FAMILY_TEMPLATES.items()}
     json.dump(out, sys.stdout, ensure_ascii=False)
 
 

@@ -123,7 +123,7 @@ public struct Tokenizer: Sendable, TokenDecoding {
                 }
                 switch types[i] {
                 case .control, .unknown: pieces += t.utf8
-                default: pieces += t.replacingOccurrences(of: "\u{2581}", with: " ").utf8
+                default: pieces += t.replacing("\u{2581}", with: " ").utf8
                 }
                 offsets.append(pieces.count)
             }
