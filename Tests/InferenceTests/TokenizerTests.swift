@@ -95,6 +95,27 @@ func loadDefaultTokenizer() throws -> Tokenizer? {
         }
     }
 
+    /// The SmolLM vocabulary re-read under the Llama 3 (whole-word lookup first), Qwen2 and GPT-2 rules.
+    @Test func otherPreTokenizersMatchHuggingFaceTokenizers() throws {
+        guard let path = TestModel.path else { Issue.record("default model missing: run `make model`"); return }
+        let file = try GGUFFile(path: path)
+        let names = ["llama-bpe", "qwen2", "gpt-2"]
+        let ref = try PythonReference.run(["model": path, "texts": trickyStrings, "pre": names])
+        let byPre = try #require(ref["by_pre"] as? [String: [[Int]]])
+        for name in names {
+            let tok = try Tokenizer(
+                model: "gpt2", pre: name, tokens: #require(file.stringArray("tokenizer.ggml.tokens")),
+                tokenTypes: file.intArray("tokenizer.ggml.token_type"), merges: file.stringArray("tokenizer.ggml.merges"),
+                bos: 1, eos: 2)
+            let expected = try #require(byPre[name])
+            for (i, text) in trickyStrings.enumerated() {
+                let ids = tok.encode(text, addBOS: false, parseSpecial: true)
+                #expect(ids.map(Int.init) == expected[i], "\(name): \(text.debugDescription)")
+                #expect(tok.decode(ids) == text)
+            }
+        }
+    }
+
     @Test func decodeRoundTripsExactly() throws {
         guard let tok = try loadDefaultTokenizer() else { return }
         for text in trickyStrings {

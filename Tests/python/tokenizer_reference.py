@@ -89,7 +89,7 @@ def field_scalar(reader, key):
 GGUF_PRE_TO_RULE = {"smollm": "smollm", "llama-bpe": "llama3", "qwen2": "qwen2", "gpt-2": "gpt2", "default": "default"}
 
 
-def hf_tokenizers(reader):
+def hf_tokenizers(reader, pre=None):
     from tokenizers import AddedToken, Tokenizer, decoders, models
 
     tokens = field_strings(reader, "tokenizer.ggml.tokens")
@@ -98,7 +98,7 @@ def hf_tokenizers(reader):
     vocab = {}
     for i, t in enumerate(tokens):
         vocab.setdefault(t, i)
-    rule = GGUF_PRE_TO_RULE[field_scalar(reader, "tokenizer.ggml.pre")]
+    rule = GGUF_PRE_TO_RULE[pre or field_scalar(reader, "tokenizer.ggml.pre")]
 
     def build(with_specials):
         tk = Tokenizer(models.BPE(vocab=vocab, merges=merges, ignore_merges=(rule == "llama3")))
@@ -157,6 +157,11 @@ def main():
         out["special"] = [special.encode(t, add_special_tokens=False).ids for t in req["texts"]]
         out["plain"] = [plain.encode(t, add_special_tokens=False).ids for t in req["texts"]]
         out["decoded"] = [special.decode(ids, skip_special_tokens=False) for ids in out["special"]]
+        # The same vocabulary under the other pre-tokenizers, to check their whole encode path too.
+        out["by_pre"] = {}
+        for pre in req.get("pre", []):
+            tk, _ = hf_tokenizers(reader, pre)
+            out["by_pre"][pre] = [tk.encode(t, add_special_tokens=False).ids for t in req["texts"]]
     if "conversations" in req:
         renders = {}
         if reader is not None:
