@@ -161,6 +161,23 @@ func loadDefaultTokenizer() throws -> Tokenizer? {
         #expect(throws: TokenizerError.self) { try Tokenizer(model: "llama", tokens: ["a"], eos: 7) }
     }
 
+    @Test func missingVocabularyIsAClearError() throws {
+        // A GGUF v3 header with no tensors and only `tokenizer.ggml.model`.
+        func le<T: FixedWidthInteger>(_ v: T) -> [UInt8] { withUnsafeBytes(of: v.littleEndian) { Array($0) } }
+        func str(_ s: String) -> [UInt8] { le(UInt64(s.utf8.count)) + Array(s.utf8) }
+        let bytes = Array("GGUF".utf8) + le(UInt32(3)) + le(UInt64(0)) + le(UInt64(1))
+            + str("tokenizer.ggml.model") + le(UInt32(8)) + str("gpt2")
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("valet-tok-\(getpid()).gguf")
+        try Data(bytes).write(to: url)
+        defer { try? FileManager.default.removeItem(at: url) }
+        let file = try GGUFFile(path: url.path)
+        #expect(throws: TokenizerError(file: url.path, "missing metadata 'tokenizer.ggml.tokens'")) {
+            try Tokenizer(gguf: file)
+        }
+        let template = ChatTemplate(gguf: file)
+        #expect(template.family == .chatml && template.warning != nil)
+    }
+
     // MARK: SentencePiece with a hand-built vocabulary
 
     /// `<unk> <s> </s>`, the 256 byte tokens, then pieces whose scores decide the merge order.
@@ -221,6 +238,14 @@ func loadDefaultTokenizer() throws -> Tokenizer? {
         #expect(tok.decode(ids) == "<s>hello</s>")
         #expect(tok.encode("<s>", addBOS: false, parseSpecial: false).contains(1) == false)
         #expect(tok.endOfGenerationTokens == [2])
+        // Without token types, `<0xNN>` entries are still recognised as the byte fallback.
+        var bare = try Tokenizer(model: "llama", tokens: ["<unk>", "<s>", "</s>", "<0xC3>", "<0xBC>", "▁", "h"],
+                                 bos: 1, eos: 2, unknown: 0)
+        #expect(bare.encode("hü", addBOS: false, parseSpecial: false) == [5, 6, 3, 4])
+        #expect(bare.decode([5, 6, 3, 4]) == "hü")
+        bare = try Tokenizer(model: "llama", tokens: ["<unk>", "h"], unknown: 0)
+        // No BOS in this vocabulary, and every byte of "▁ü" missing: one unknown token per byte.
+        #expect(bare.encode("ü", addBOS: true, parseSpecial: false) == [0, 0, 0, 0, 0])
         let noPrefix = try tinySentencePiece(addSpacePrefix: false)
         #expect(noPrefix.encode("hello", addBOS: false, parseSpecial: false) == [id("hello")])
         #expect(noPrefix.decode([id("▁hello")]) == " hello")

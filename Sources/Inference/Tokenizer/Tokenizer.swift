@@ -82,8 +82,12 @@ public struct Tokenizer: Sendable, TokenDecoding {
                 throw TokenizerError("'tokenizer.ggml.\(name)_token_id' \(id) is outside the vocabulary (\(n) tokens)")
             }
         }
-        let types: [TokenType] = (tokenTypes ?? []).map { TokenType(rawValue: $0) ?? .normal }
-            + [TokenType](repeating: .normal, count: tokenTypes == nil ? n : 0)
+        var types: [TokenType] = tokenTypes?.map { TokenType(rawValue: $0) ?? .normal }
+            ?? [TokenType](repeating: .normal, count: n)
+        if tokenTypes == nil && kind == .llama {
+            // Without a type list, `<0xNN>` entries can only be the byte-fallback tokens.
+            for (i, t) in tokens.enumerated() where Self.byteValue(t) != nil { types[i] = .byte }
+        }
 
         var ids: [String: Int32] = [:]
         ids.reserveCapacity(n)
@@ -117,9 +121,11 @@ public struct Tokenizer: Sendable, TokenDecoding {
             split = nil
             bpe = nil
             for (i, t) in tokens.enumerated() {
-                if types[i] == .byte || tokenTypes == nil, let b = Self.byteValue(t) {
+                if types[i] == .byte, let b = Self.byteValue(t) {
                     if byteTokens[Int(b)] < 0 { byteTokens[Int(b)] = Int32(i) }
-                    if types[i] == .byte { pieces.append(b); offsets.append(pieces.count); continue }
+                    pieces.append(b)
+                    offsets.append(pieces.count)
+                    continue
                 }
                 switch types[i] {
                 case .control, .unknown: pieces += t.utf8
