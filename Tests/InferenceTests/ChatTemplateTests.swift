@@ -122,5 +122,11 @@ let conversations: [[ChatMessage]] = [
         #expect(ids.filter { $0 == 1 }.count == 3)
         #expect(ids.filter { $0 == 2 }.count == 2)
         #expect(tok.decode(ids) == prompt)
+        #expect(try ChatTemplate(gguf: file).promptTokens([.user("Hi")], tokenizer: tok) == ids)
+        // A template that writes BOS itself must not get a second one from a tokenizer that adds BOS.
+        let spm = try tinySentencePiece()
+        let inst = ChatTemplate(template: "[INST] <<SYS>>")
+        let prompt2 = try inst.promptTokens([.user("hello")], tokenizer: spm)
+        #expect(prompt2.filter { $0 == 1 }.count == 1 && prompt2.first == 1)
     }
 }

@@ -52,6 +52,30 @@ func loadDefaultTokenizer() throws -> Tokenizer? {
     return try Tokenizer(gguf: GGUFFile(path: path))
 }
 
+/// `<unk> <s> </s>`, the 256 byte tokens, then pieces whose scores decide the merge order.
+func tinySentencePiece(addSpacePrefix: Bool? = nil) throws -> Tokenizer {
+    var tokens = ["<unk>", "<s>", "</s>"]
+    var types = [2, 3, 3]
+    var scores: [Float] = [0, 0, 0]
+    for b in 0..<256 {
+        tokens.append(String(format: "<0x%02X>", b))
+        types.append(6)
+        scores.append(0)
+    }
+    let pieces: [(String, Float)] = [
+        ("▁", -1), ("h", -2), ("e", -2), ("l", -2), ("o", -2), ("w", -2), ("r", -2), ("d", -2), ("\n", -2),
+        ("ll", -3), ("he", -4), ("hell", -5), ("hello", -6), ("▁hello", -7), ("▁w", -8), ("or", -9),
+        ("▁wor", -10), ("▁world", -11), ("ld", -12), ("é", -2), ("▁▁", -13), ("[INST]", -20), ("[", -2), ("]", -2),
+    ]
+    for (p, s) in pieces {
+        tokens.append(p)
+        types.append(1)
+        scores.append(s)
+    }
+    return try Tokenizer(model: "llama", tokens: tokens, tokenTypes: types, scores: scores,
+                         bos: 1, eos: 2, unknown: 0, addSpacePrefix: addSpacePrefix)
+}
+
 @Suite struct TokenizerTests {
     @Test func readsSmolLMVocabulary() throws {
         guard let tok = try loadDefaultTokenizer() else { return }
@@ -179,30 +203,6 @@ func loadDefaultTokenizer() throws -> Tokenizer? {
     }
 
     // MARK: SentencePiece with a hand-built vocabulary
-
-    /// `<unk> <s> </s>`, the 256 byte tokens, then pieces whose scores decide the merge order.
-    func tinySentencePiece(addSpacePrefix: Bool? = nil) throws -> Tokenizer {
-        var tokens = ["<unk>", "<s>", "</s>"]
-        var types = [2, 3, 3]
-        var scores: [Float] = [0, 0, 0]
-        for b in 0..<256 {
-            tokens.append(String(format: "<0x%02X>", b))
-            types.append(6)
-            scores.append(0)
-        }
-        let pieces: [(String, Float)] = [
-            ("▁", -1), ("h", -2), ("e", -2), ("l", -2), ("o", -2), ("w", -2), ("r", -2), ("d", -2), ("\n", -2),
-            ("ll", -3), ("he", -4), ("hell", -5), ("hello", -6), ("▁hello", -7), ("▁w", -8), ("or", -9),
-            ("▁wor", -10), ("▁world", -11), ("ld", -12), ("é", -2), ("▁▁", -13), ("[INST]", -20), ("[", -2), ("]", -2),
-        ]
-        for (p, s) in pieces {
-            tokens.append(p)
-            types.append(1)
-            scores.append(s)
-        }
-        return try Tokenizer(model: "llama", tokens: tokens, tokenTypes: types, scores: scores,
-                             bos: 1, eos: 2, unknown: 0, addSpacePrefix: addSpacePrefix)
-    }
 
     @Test func sentencePieceMergesByScoreWithByteFallback() throws {
         let tok = try tinySentencePiece()

@@ -191,3 +191,14 @@ public struct ChatTemplate: Sendable {
         return nil
     }
 }
+
+extension ChatTemplate {
+    /// The prompt's token ids: rendered, then encoded with special tokens parsed and BOS added only when
+    /// the tokenizer wants one and the template did not already write it.
+    public func promptTokens(
+        _ messages: [ChatMessage], tokenizer: Tokenizer, addGenerationPrompt: Bool = true
+    ) throws(ChatTemplateError) -> [Int32] {
+        let text = try render(messages, addGenerationPrompt: addGenerationPrompt)
+        return tokenizer.encode(text, addBOS: tokenizer.addBOSByDefault && !rendersBOS, parseSpecial: true)
+    }
+}
