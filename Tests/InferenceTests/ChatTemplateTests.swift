@@ -46,23 +46,36 @@ let conversations: [[ChatMessage]] = [
         let renders = try reference(model: nil)
         let answer = try PythonReference.run(["templates": true])
         let templates = try #require(answer["templates"] as? [String: [String]])
-        for family in ChatTemplateFamily.allCases {
-            let entry = try #require(templates[family.rawValue])
+        #expect(Set(templates.keys) == Set(ChatTemplateFamily.allCases.map(\.rawValue) + ["llama3.1"]))
+        for (name, entry) in templates.sorted(by: { $0.key < $1.key }) {
+            let family = try #require(ChatTemplateFamily(rawValue: String(name.prefix { $0 != "." })))
             let template = ChatTemplate(template: entry[0], bosText: entry[1], eosText: entry[2])
             #expect(template.family == family)
             #expect(template.warning == nil)
-            let expected = try #require(renders[family.rawValue] as? [[Any]])
+            #expect(template.hasDateHeader == (name == "llama3.1"))
+            let expected = try #require(renders[name] as? [[Any]])
             var compared = 0
             for (i, c) in conversations.enumerated() {
                 for (j, generate) in [false, true].enumerated() {
                     guard let want = expected[i][j] as? String else { continue }
                     #expect(try template.render(c, addGenerationPrompt: generate) == want,
-                            "\(family) conversation \(i), generation prompt \(generate)")
+                            "\(name) conversation \(i), generation prompt \(generate)")
                     compared += 1
                 }
             }
-            #expect(compared >= 6, "\(family): too few conversations accepted by the reference template")
+            #expect(compared >= 6, "\(name): too few conversations accepted by the reference template")
         }
+    }
+
+    @Test func currentDateForTemplatesThatAskForIt() throws {
+        let t = ChatTemplate(template: "<|start_header_id|> Cutting Knowledge Date strftime_now(\"%d %b %Y\")")
+        #expect(t.hasDateHeader)
+        #expect(t.dateString != "26 Jul 2024" && t.dateString.count == 11)
+        var fixed = t
+        fixed.dateString = "01 Jan 2030"
+        #expect(try fixed.render([.user("Hi")], addGenerationPrompt: false) == "<|begin_of_text|><|start_header_id|>system"
+            + "<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: 01 Jan 2030\n\n<|eot_id|>"
+            + "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>")
     }
 
     @Test func systemMessageIsFoldedWhereTheFormatHasNone() throws {

@@ -1,4 +1,5 @@
 // Renders a conversation into the prompt text a model's `tokenizer.chat_template` would produce.
+import Foundation
 
 /// Valet recognises the template's family by its markers and renders that family natively, giving the
 /// same text the Jinja template gives (with transformers' trim_blocks/lstrip_blocks settings).
@@ -12,6 +13,11 @@ public struct ChatTemplate: Sendable {
     public let warning: String?
     public let bosText: String
     public let eosText: String
+    /// Llama 3.1 and later: a system turn always leads, opening with the knowledge cutoff and today's date.
+    public let hasDateHeader: Bool
+    /// The "Today Date" of that header. Templates that call `strftime_now` use the current date (as
+    /// transformers does); the others their built-in "26 Jul 2024". Settable for reproducible prompts.
+    public var dateString: String
 
     /// Reads `tokenizer.chat_template` and the BOS/EOS token texts from the file.
     public init(gguf: GGUFFile) {
@@ -35,6 +41,15 @@ public struct ChatTemplate: Sendable {
         default: warning = nil
         }
         defaultSystemMessage = family == .chatml ? template.flatMap(Self.chatMLDefaultSystem) : nil
+        hasDateHeader = family == .llama3 && template?.contains("Cutting Knowledge Date") == true
+        if hasDateHeader && template?.contains("strftime_now") == true {
+            let f = DateFormatter()
+            f.locale = Locale(identifier: "en_US_POSIX")
+            f.dateFormat = "dd MMM yyyy"
+            dateString = f.string(from: Date())
+        } else {
+            dateString = "26 Jul 2024"
+        }
         switch family {
         case .llama3:
             self.bosText = bosText ?? "<|begin_of_text|>"
@@ -84,6 +99,12 @@ public struct ChatTemplate: Sendable {
 
     private func llama3(_ messages: [ChatMessage], _ generate: Bool) -> String {
         var out = bosText
+        var messages = messages[...]
+        if hasDateHeader {
+            let system = messages.first?.role == "system" ? Self.trim(messages.removeFirst().content) : ""
+            out += "<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\n"
+                + "Today Date: \(dateString)\n\n\(system)<|eot_id|>"
+        }
         for m in messages { out += "<|start_header_id|>\(m.role)<|end_header_id|>\n\n\(Self.trim(m.content))<|eot_id|>" }
         if generate { out += "<|start_header_id|>assistant<|end_header_id|>\n\n" }
         return out
