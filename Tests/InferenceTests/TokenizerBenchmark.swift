@@ -55,6 +55,14 @@ struct TokenizerBenchmark {
         print(String(format: "tokenizer: load %.0f ms; %.2f MB -> %d tokens; encode %.1f MB/s; decode %.0f MB/s; smollm split %.1f MB/s (%d pieces)",
                      load * 1000, mb, ids.count, mb / enc, mb / dec, mb / split, pieces))
 
+        // One 200 kB word (think base64): the merge loop must stay O(n log n) on it.
+        var rng = SystemRandomNumberGenerator()
+        let letters = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+        let word = String((0..<200_000).map { _ in letters[Int(rng.next() % UInt64(letters.count))] })
+        var wordTokens = 0
+        let w = Self.seconds { wordTokens = tokenizer.encode(word, addBOS: false, parseSpecial: false).count }
+        print(String(format: "one 200 kB word: %.1f MB/s (%d tokens)", 0.2 / w, wordTokens))
+
         // The same GPT-2 pattern as a Swift Regex, to compare with the hand scanner.
         let regex = try Regex(#"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"#)
         let sample = String(text.prefix(200_000))

@@ -30,6 +30,8 @@ let trickyStrings: [String] = [
     " ",
     "",
     String(repeating: "supercalifragilistic", count: 40),
+    "aGVsbG8gd29ybGQgdGhpcyBpcyBiYXNlNjQgZW5jb2RlZCB0ZXh0IHRoYXQgZ29lcyBvbiBhbmQgb24gYW5kIG9u",
+    String(repeating: "ab", count: 30) + String(repeating: "!?", count: 30) + String(repeating: "é", count: 30),
 ]
 
 /// Fragments that exercise the pre-tokenizer rules alone.

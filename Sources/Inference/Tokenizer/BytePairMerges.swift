@@ -71,6 +71,8 @@ struct BytePairMerges: Sendable {
     func apply(_ symbols: inout [Int32], ranks: inout [UInt32], merged: inout [Int32]) {
         var n = symbols.count
         guard n > 1 else { return }
+        // The rescan below is quadratic; a long unbroken run (base64, a hash, a wall of digits) must not be.
+        if n > 48 { return applyLong(&symbols) }
         ranks.removeAll(keepingCapacity: true)
         merged.removeAll(keepingCapacity: true)
         for i in 0..<(n - 1) {
@@ -113,5 +115,72 @@ struct BytePairMerges: Sendable {
             }
         }
         symbols.removeLast(symbols.count - n)
+    }
+
+    /// The same merge order kept in a min-heap of (rank, position) over a linked list: O(n log n).
+    private func applyLong(_ symbols: inout [Int32]) {
+        let n = symbols.count
+        var next = Array(1...n)
+        next[n - 1] = -1
+        var prev = Array(-1..<(n - 1))
+        var heap: [UInt64] = []
+        heap.reserveCapacity(n)
+        func push(_ left: Int) {
+            guard left >= 0, next[left] >= 0 else { return }
+            let r = lookup(symbols[left], symbols[next[left]]).rank
+            guard r != .max else { return }
+            heap.append(UInt64(r) << 32 | UInt64(left))
+            var c = heap.count - 1
+            while c > 0 {
+                let p = (c - 1) / 2
+                guard heap[c] < heap[p] else { break }
+                heap.swapAt(c, p)
+                c = p
+            }
+        }
+        func pop() -> UInt64 {
+            let top = heap[0]
+            let last = heap.removeLast()
+            if !heap.isEmpty {
+                heap[0] = last
+                var p = 0
+                while true {
+                    let l = 2 * p + 1, r = l + 1
+                    var m = p
+                    if l < heap.count && heap[l] < heap[m] { m = l }
+                    if r < heap.count && heap[r] < heap[m] { m = r }
+                    if m == p { break }
+                    heap.swapAt(p, m)
+                    p = m
+                }
+            }
+            return top
+        }
+        var alive = [Bool](repeating: true, count: n)
+        for i in 0..<(n - 1) { push(i) }
+        while !heap.isEmpty {
+            let entry = pop()
+            let left = Int(entry & 0xFFFF_FFFF)
+            let rank = UInt32(entry >> 32)
+            // Entries go stale when a neighbour merges; a rank names exactly one pair, so a match means current.
+            guard alive[left], next[left] >= 0 else { continue }
+            let right = next[left]
+            let (r, id) = lookup(symbols[left], symbols[right])
+            guard r == rank else { continue }
+            symbols[left] = id
+            alive[right] = false
+            next[left] = next[right]
+            if next[right] >= 0 { prev[next[right]] = left }
+            push(prev[left])
+            push(left)
+        }
+        var out: [Int32] = []
+        out.reserveCapacity(n)
+        var i = 0
+        while i >= 0 {
+            out.append(symbols[i])
+            i = next[i]
+        }
+        symbols = out
     }
 }
