@@ -71,3 +71,21 @@ def test_cli_rejects_bad_tokens(tmp_path):
     r = subprocess.run([sys.executable, os.path.join(HERE, "oracle.py"), "--model", MODEL, "--tokens", "1,x",
                         "--logits-out", str(tmp_path / "l.f32")], capture_output=True, text=True)
     assert r.returncode != 0 and "comma-separated integers" in r.stderr
+
+
+@pytest.mark.parametrize("options", [[], ["--tied", "--rope-scaling", "linear:2"]])
+def test_tiny_llama_every_type(tmp_path, options):
+    # The tiny model covers K-quants, F16, BF16, Q4_0 and a KV-group of 2; incremental decoding must still agree.
+    path = str(tmp_path / "tiny.gguf")
+    subprocess.run([sys.executable, os.path.join(HERE, "make_tiny_llama.py"), path] + options, check=True)
+    m = oracle.Model(path)
+    kinds = {t.tensor_type.name for t in m.reader.tensors}
+    assert {"Q4_K", "Q5_K", "Q6_K", "F16", "BF16", "Q4_0", "Q8_0", "F32"} <= kinds
+    assert ("output.weight" in m.tensors) == (not options)
+    assert m.pos_scale == (0.5 if options else 1.0)
+    seq = [1, 5, 100, 200, 300, 2, 7, 64]
+    full = oracle.Session(m).forward(seq)
+    s = oracle.Session(m)
+    stepped = np.concatenate([s.forward(seq[:3])] + [s.forward([t]) for t in seq[3:]])
+    assert np.abs(stepped - full).max() <= 1e-4 * np.abs(full).max()
+    assert np.isfinite(full).all() and full.std() > 0.1
