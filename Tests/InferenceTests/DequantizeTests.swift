@@ -4,10 +4,10 @@ import Foundation
 import Testing
 @testable import Inference
 
-/// Runs Tests/python/make_quant_fixture.py with python3 from PATH into a fresh temporary directory.
+/// Runs the fixture scripts in Tests/python with python3 from PATH.
 enum PythonFixture {
-    static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("python/make_quant_fixture.py").path
+    static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("python")
 
     struct Failed: Error, CustomStringConvertible { var description: String }
 
@@ -17,10 +17,10 @@ enum PythonFixture {
         return dir
     }
 
-    static func run(_ arguments: [String]) throws {
+    static func run(_ arguments: [String], script: String = "make_quant_fixture.py") throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", script] + arguments
+        p.arguments = ["python3", directory.appendingPathComponent(script).path] + arguments
         let err = Pipe()
         p.standardError = err
         p.standardOutput = FileHandle.nullDevice
@@ -28,7 +28,7 @@ enum PythonFixture {
         let message = err.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         guard p.terminationStatus == 0 else {
-            throw Failed(description: "make_quant_fixture.py \(arguments.joined(separator: " ")) exited \(p.terminationStatus) "
+            throw Failed(description: "\(script) \(arguments.joined(separator: " ")) exited \(p.terminationStatus) "
                 + "(needs python3 with numpy and gguf; `make deps` installs them): \(String(decoding: message, as: UTF8.self))")
         }
     }
@@ -98,4 +98,19 @@ func mismatches(_ got: [Float], _ want: [Float], label: String) -> Int {
         #expect(mismatches(Dequantize.row(m, t, row), Dequantize.tensor(expected, e), label: e.name) == 0)
     }
     #expect(seenTypes == [.q8_0, .q4_1, .f32])
+}
+
+@Test func dequantizesEveryTensorOfTheTinyLlama() throws {
+    // make_tiny_llama.py packs K-quant blocks from real-looking weights (not random bytes), another path to the layout.
+    let dir = try PythonFixture.tempDir("tiny")
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let model = dir.appendingPathComponent("tiny.gguf").path, path = dir.appendingPathComponent("expect.gguf").path
+    try PythonFixture.run([model], script: "make_tiny_llama.py")
+    try PythonFixture.run(["model-all", model, path])
+    let m = try GGUFFile(path: model), expected = try GGUFFile(path: path)
+    #expect(Set(m.tensors.map(\.type)) == [.f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q4_K, .q5_K, .q6_K])
+    #expect(expected.tensors.map(\.name) == m.tensors.map(\.name))
+    for t in m.tensors {
+        #expect(mismatches(Dequantize.tensor(m, t), Dequantize.tensor(expected, try expected.tensor(t.name)), label: t.name) == 0)
+    }
 }

@@ -6,6 +6,7 @@ usage:
   make_quant_fixture.py quant OUT.gguf            one tensor `q.<TYPE>` per type plus `expect.<TYPE>` (F32)
   make_quant_fixture.py reader DIR                reader fixtures (see write_reader_fixtures) + DIR/manifest.json
   make_quant_fixture.py model-rows MODEL OUT.gguf expected F32 rows `<tensor>#<row>` of a real model's tensors
+  make_quant_fixture.py model-all MODEL OUT.gguf  every tensor of a (small) model as F32, same names
 
 Types gguf can quantize (Q8_0, Q4_0, Q4_1, BF16) are quantized from random normals; for the K-quants, which
 gguf can only dequantize, blocks are random bytes with sane fp16 super-block scales. Expected values always come
@@ -186,6 +187,16 @@ def write_model_rows(model: str, out: str) -> None:
     finish(w)
 
 
+def write_model_all(model: str, out: str) -> None:
+    r = gguf.GGUFReader(model)
+    w = gguf.GGUFWriter(out, "valet-fixture")
+    for t in r.tensors:
+        shape = tuple(int(d) for d in reversed(t.shape))
+        values = dequantize(np.asarray(t.data), t.tensor_type).reshape(shape).astype(np.float32)
+        w.add_tensor(t.name, np.ascontiguousarray(values))
+    finish(w)
+
+
 def main(argv: list[str]) -> int:
     if len(argv) == 3 and argv[1] == "quant":
         write_quant_fixture(argv[2])
@@ -193,6 +204,8 @@ def main(argv: list[str]) -> int:
         write_reader_fixtures(argv[2])
     elif len(argv) == 4 and argv[1] == "model-rows":
         write_model_rows(argv[2], argv[3])
+    elif len(argv) == 4 and argv[1] == "model-all":
+        write_model_all(argv[2], argv[3])
     else:
         print(__doc__, file=sys.stderr)
         return 2
