@@ -66,7 +66,9 @@ class Model:
         self.dim = int(meta("embedding_length"))
         self.n_head = int(meta("attention.head_count"))
         self.n_head_kv = int(meta("attention.head_count_kv", self.n_head))
-        self.head_dim = self.dim // self.n_head
+        self.head_dim = int(meta("attention.key_length", self.dim // self.n_head))
+        if int(meta("attention.value_length", self.head_dim)) != self.head_dim:
+            raise SystemExit("oracle: attention.value_length != key_length is not implemented")
         self.rope_dim = int(meta("rope.dimension_count", self.head_dim))
         self.eps = float(meta("attention.layer_norm_rms_epsilon", 1e-5))
         self.freq_base = float(meta("rope.freq_base", 10000.0))
@@ -152,7 +154,7 @@ class Session:
             scores = np.einsum("qhd,thd->hqt", q, kk).astype(np.float64) / np.sqrt(m.head_dim) + mask
             scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
             probs = (scores / scores.sum(axis=-1, keepdims=True)).astype(np.float32)
-            attn = np.einsum("hqt,thd->qhd", probs, vv).reshape(n, m.dim)
+            attn = np.einsum("hqt,thd->qhd", probs, vv).reshape(n, m.n_head * m.head_dim)
             x = x + attn @ w["attn_output"].T
             h = rmsnorm(x, w["ffn_norm"], m.eps)
             gate = h @ w["ffn_gate"].T
