@@ -7,6 +7,8 @@ public enum RecorderError: Error, Sendable, Equatable, CustomStringConvertible {
     case unsupportedSchemaVersion(found: Int, supported: Int)
     /// The parent directory of the database could not be created.
     case cannotCreateDirectory(path: String, errno: Int32)
+    /// A file could not be opened.
+    case cannotOpenFile(path: String, errno: Int32)
     /// The writer thread could not be started.
     case thread(code: Int32)
     /// The recorder was closed.
@@ -20,6 +22,8 @@ public enum RecorderError: Error, Sendable, Equatable, CustomStringConvertible {
             "database schema version \(found) is newer than this Valet supports (\(supported)); use a newer Valet or another --db"
         case let .cannotCreateDirectory(path, errno):
             "cannot create directory \(path) (errno \(errno))"
+        case let .cannotOpenFile(path, errno):
+            "cannot open \(path) (errno \(errno))"
         case let .thread(code):
             "cannot start the recorder writer thread (error \(code))"
         case .closed:
