@@ -11,3 +11,13 @@ public struct JobTotals: Sendable, Equatable {
 
     public init() {}
 }
+
+extension JobTotals: Codable {
+    enum CodingKeys: String, CodingKey {
+        case jobs
+        case promptTokens = "prompt_tokens"
+        case completionTokens = "completion_tokens"
+        case byStatus = "by_status"
+        case byFinishReason = "by_finish_reason"
+    }
+}

@@ -16,3 +16,11 @@ public struct QueueSample: Sendable, Equatable {
         self.totalBlocks = totalBlocks
     }
 }
+
+extension QueueSample: Codable {
+    enum CodingKeys: String, CodingKey {
+        case time, queued, running
+        case usedBlocks = "used_blocks"
+        case totalBlocks = "total_blocks"
+    }
+}

@@ -237,11 +237,12 @@ final class RecorderCore: Sendable {
     }
 
     private func drainAndWrite() {
+        // Swapping the arrays out keeps the critical section O(1) whatever the backlog.
         var batch = buffer.withLock { pending -> Pending in
-            let taken = Pending(jobs: pending.jobs, samples: pending.samples, lockWaits: pending.lockWaits)
-            pending.jobs.removeAll(keepingCapacity: true)
-            pending.samples.removeAll(keepingCapacity: true)
-            pending.lockWaits.removeAll(keepingCapacity: true)
+            var taken = Pending()
+            swap(&taken.jobs, &pending.jobs)
+            swap(&taken.samples, &pending.samples)
+            swap(&taken.lockWaits, &pending.lockWaits)
             return taken
         }
         do throws(RecorderError) {
