@@ -152,4 +152,19 @@ struct RecorderTests {
         #expect(sampler.tick(now: 101.2)?.time == 101.2)       // periodic
         #expect(sampler.observe(a, now: 101.35)?.queued == 1)  // change after spacing records at once
     }
+
+    @Test func durationFlags() {
+        #expect(RecorderOptions.parseDuration("7d") == 604_800)
+        #expect(RecorderOptions.parseDuration("12h") == 43_200)
+        #expect(RecorderOptions.parseDuration("30m") == 1_800)
+        #expect(RecorderOptions.parseDuration("90s") == 90)
+        #expect(RecorderOptions.parseDuration("250ms") == 0.25)
+        #expect(RecorderOptions.parseDuration("1.5") == 1.5)
+        #expect(RecorderOptions.parseDuration("off") == 0)
+        #expect(RecorderOptions.parseDuration("-3d") == nil)
+        #expect(RecorderOptions.parseDuration("soon") == nil)
+        #expect(RecorderOptions.parseDuration("") == nil)
+        #expect(RecorderOptions(retention: 0).retention == nil)
+        #expect(RecorderOptions(flushInterval: 5).flushInterval == 1)
+    }
 }
