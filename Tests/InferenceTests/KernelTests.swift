@@ -191,3 +191,39 @@ struct KernelTests {
         #expect(seen == [2, 2])
     }
 }
+
+/// Types without an integer kernel go through dequantize-then-dot; F16 and BF16 stand in for them with exact data.
+@Test(arguments: [GGMLType.bf16, .f16, .f32])
+func floatAndDequantizedPathsMatchReference(type: GGMLType) {
+    var rng = KernelTests.Rng(state: 17)
+    let rows = 11, columns = 64, cols = 3
+    var bytes = [UInt8](repeating: 0, count: type.rowBytes(columns) * rows)
+    var weights = [Float](repeating: 0, count: rows * columns)
+    for i in 0..<rows * columns {
+        // Half values cut to bfloat16 precision: exactly representable in all three types.
+        let v = Float(bitPattern: Float(Float16(rng.float(-1...1))).bitPattern & 0xFFFF_0000)
+        weights[i] = v
+        switch type {
+        case .f32: withUnsafeBytes(of: v.bitPattern.littleEndian) { for k in 0..<4 { bytes[i * 4 + k] = $0[k] } }
+        case .f16: withUnsafeBytes(of: Float16(v).bitPattern.littleEndian) { for k in 0..<2 { bytes[i * 2 + k] = $0[k] } }
+        default: withUnsafeBytes(of: UInt16(v.bitPattern >> 16).littleEndian) { for k in 0..<2 { bytes[i * 2 + k] = $0[k] } }
+        }
+    }
+    let input = Activations(width: columns, capacity: cols)
+    defer { input.deallocate() }
+    for i in 0..<cols * columns { input.floats[i] = rng.float(-2...2) }
+    var out = [Float](repeating: 0, count: cols * rows)
+    bytes.withUnsafeBytes { raw in
+        let m = QuantizedMatrix(name: "test", type: type, base: raw.baseAddress!, rows: rows, columns: columns)
+        #expect(m.path == (type == .bf16 ? .dequantized : .float))
+        out.withUnsafeMutableBufferPointer { o in
+            MatMul.multiply(m, rows: 0..<rows, input: input, columns: cols, out: o.baseAddress!, stride: rows)
+        }
+    }
+    for c in 0..<cols {
+        for r in 0..<rows {
+            let exact = (0..<columns).reduce(Float(0)) { $0 + weights[r * columns + $1] * input.floats[c * columns + $1] }
+            #expect(abs(out[c * rows + r] - exact) <= 1e-4 * max(1, abs(exact)), "\(type) [\(c), \(r)]")
+        }
+    }
+}

@@ -50,6 +50,15 @@ public enum MatMul {
             _ = valet_matmul_float(type, m.base, m.rowBytes, Int32(m.columns), Int32(rows.lowerBound),
                                    Int32(rows.upperBound), input.floats, Int32(input.width), Int32(columns),
                                    out, Int32(stride))
+        case .dequantized:
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: m.columns) { row in
+                for r in rows {
+                    m.dequantizeRow(r, into: row.baseAddress!)
+                    for c in 0..<columns {
+                        out[c * stride + r] = valet_dot_f32(row.baseAddress!, input.floats + c * input.width, Int32(m.columns))
+                    }
+                }
+            }
         }
     }
 }

@@ -18,6 +18,8 @@ public struct QuantizedMatrix: @unchecked Sendable {
         case quantized
         /// Float dot against float activations (F32, F16).
         case float
+        /// Each row dequantized to floats once per call, then float dots (BF16 and the K-quants): correct, not fast.
+        case dequantized
     }
 
     public let path: Path
@@ -37,7 +39,8 @@ public struct QuantizedMatrix: @unchecked Sendable {
         switch info.type {
         case .q4_0, .q4_1, .q8_0: path = .quantized
         case .f32, .f16: path = .float
-        default: throw GGUFError(file: file.path, tensor: name, "tensor type \(info.type) not supported yet")
+        case .bf16, .q4_K, .q5_K, .q6_K: path = .dequantized
+        default: throw GGUFError(file: file.path, tensor: name, "tensor type \(info.type) not supported")
         }
         self.name = name
         self.type = info.type
@@ -47,8 +50,23 @@ public struct QuantizedMatrix: @unchecked Sendable {
         self.rowBytes = info.type.rowBytes(columns)
     }
 
+    /// A view of raw tensor bytes (tests); the caller keeps `base` alive.
+    init(name: String, type: GGMLType, base: UnsafeRawPointer, rows: Int, columns: Int) {
+        self.name = name
+        self.type = type
+        self.base = base
+        self.rows = rows
+        self.columns = columns
+        self.rowBytes = type.rowBytes(columns)
+        switch type {
+        case .q4_0, .q4_1, .q8_0: path = .quantized
+        case .f32, .f16: path = .float
+        default: path = .dequantized
+        }
+    }
+
     /// Row `row` as floats (an embedding lookup).
     public func dequantizeRow(_ row: Int, into out: UnsafeMutablePointer<Float>) {
-        _ = valet_dequantize_row(Int32(type.rawValue), base, rowBytes, Int32(row), out, Int32(columns))
+        Dequantize.row(type, base + row * rowBytes, out, count: columns)
     }
 }

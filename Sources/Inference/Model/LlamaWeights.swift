@@ -25,9 +25,6 @@ public struct LlamaWeights: Sendable {
             guard info.elementCount == count else {
                 throw GGUFError(file: file.path, tensor: name, "has \(info.elementCount) values, expected \(count)")
             }
-            guard [.f32, .f16].contains(info.type) else {
-                throw GGUFError(file: file.path, tensor: name, "tensor type \(info.type) not supported for a vector")
-            }
             let m = try QuantizedMatrix(file: file, name: name)
             return [Float](unsafeUninitializedCapacity: count) { buf, n in
                 m.dequantizeRow(0, into: buf.baseAddress!)
@@ -35,9 +32,6 @@ public struct LlamaWeights: Sendable {
             }
         }
         tokenEmbedding = try matrix("token_embd.weight", rows: c.vocabSize, columns: c.dim)
-        guard [.f32, .f16, .q4_0, .q4_1, .q8_0].contains(tokenEmbedding.type) else {
-            throw GGUFError(file: file.path, tensor: "token_embd.weight", "tensor type \(tokenEmbedding.type) not supported yet")
-        }
         var layers: [Layer] = []
         for i in 0..<c.layers {
             let p = "blk.\(i)."
