@@ -161,6 +161,53 @@ int valet_dequantize_row(int type, const void *w, size_t rowBytes, int row, floa
     }
 }
 
+#if defined(__x86_64__)
+// One head, head size 64: q and the output accumulator stay in registers, K/V rows are converted from half on the
+// fly, and positions are walked block by block (no division per position).
+AVX2 static void attention_head64_avx2(const float *q, const uint16_t *kbase, const uint16_t *vbase,
+                                       const int32_t *blockTable, size_t blockStride, int blockSize, int kvdim,
+                                       size_t headOffset, int npos, float scale, float *scores, float *out) {
+    __m256 qv[8];
+    for (int i = 0; i < 8; i++) qv[i] = _mm256_loadu_ps(q + 8 * i);
+    float mx = -INFINITY;
+    for (int p0 = 0; p0 < npos; p0 += blockSize) {
+        const uint16_t *k = kbase + (size_t)blockTable[p0 / blockSize] * blockStride + headOffset;
+        int n = npos - p0 < blockSize ? npos - p0 : blockSize;
+        for (int i = 0; i < n; i++, k += kvdim) {
+            __m256 a = _mm256_mul_ps(qv[0], _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)k)));
+            __m256 b = _mm256_mul_ps(qv[1], _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + 8))));
+            for (int j = 2; j < 8; j += 2) {
+                a = _mm256_fmadd_ps(qv[j], _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + 8 * j))), a);
+                b = _mm256_fmadd_ps(qv[j + 1], _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + 8 * j + 8))), b);
+            }
+            float s = hsum8(_mm256_add_ps(a, b)) * scale;
+            scores[p0 + i] = s;
+            if (s > mx) mx = s;
+        }
+    }
+    float sum = 0;
+    for (int p = 0; p < npos; p++) {
+        float e = expf(scores[p] - mx);
+        scores[p] = e;
+        sum += e;
+    }
+    const float inv = 1.0f / sum;
+    __m256 o[8];
+    for (int i = 0; i < 8; i++) o[i] = _mm256_setzero_ps();
+    for (int p0 = 0; p0 < npos; p0 += blockSize) {
+        const uint16_t *v = vbase + (size_t)blockTable[p0 / blockSize] * blockStride + headOffset;
+        int n = npos - p0 < blockSize ? npos - p0 : blockSize;
+        for (int i = 0; i < n; i++, v += kvdim) {
+            __m256 w = _mm256_set1_ps(scores[p0 + i] * inv);
+            for (int j = 0; j < 8; j++) {
+                o[j] = _mm256_fmadd_ps(w, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + 8 * j))), o[j]);
+            }
+        }
+    }
+    for (int i = 0; i < 8; i++) _mm256_storeu_ps(out + 8 * i, o[i]);
+}
+#endif
+
 void valet_attention_f16(const float *q, int nhead, int nkv, int hd, int h0, int h1,
                          const uint16_t *kbase, const uint16_t *vbase, const int32_t *blockTable,
                          size_t blockStride, int blockSize, int npos, float scale, float *scores, float *out) {
@@ -168,6 +215,13 @@ void valet_attention_f16(const float *q, int nhead, int nkv, int hd, int h0, int
     for (int h = h0; h < h1; h++) {
         const float *qh = q + (size_t)h * hd;
         size_t headOffset = (size_t)(h / group) * hd;
+#if defined(__x86_64__)
+        if (hd == 64 && valet_use_avx2()) {
+            attention_head64_avx2(qh, kbase, vbase, blockTable, blockStride, blockSize, kvdim, headOffset, npos, scale,
+                                  scores, out + (size_t)h * hd);
+            continue;
+        }
+#endif
         float mx = -INFINITY;
         for (int p = 0; p < npos; p++) {
             size_t at = (size_t)blockTable[p / blockSize] * blockStride + (size_t)(p % blockSize) * kvdim + headOffset;

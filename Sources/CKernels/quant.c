@@ -138,16 +138,23 @@ AVX2 static INLINE void block_step(const int type, const int NC, const uint8_t *
     } else {
         const uint8_t *qs;
         if (type == VALET_TYPE_Q4_1) {
+            // d and m are adjacent halves: one conversion for both.
             const blk_q4_1 *b = (const blk_q4_1 *)row + j;
-            qs = b->qs; dw = _cvtsh_ss(b->d); mws[j] = _cvtsh_ss(b->m);
+            uint32_t dm;
+            memcpy(&dm, b, 4);
+            __m128 f = _mm_cvtph_ps(_mm_cvtsi32_si128((int)dm));
+            dw = _mm_cvtss_f32(f);
+            _mm_store_ss(mws + j, _mm_movehdup_ps(f));
+            qs = b->qs;
         } else {
             const blk_q4_0 *b = (const blk_q4_0 *)row + j;
             qs = b->qs; dw = _cvtsh_ss(b->d); mws[j] = -8.0f * dw;
         }
-        const __m128i mask = _mm_set1_epi8(0x0F);
-        __m128i v = _mm_loadu_si128((const __m128i *)qs);
-        wlo = _mm256_cvtepu8_epi16(_mm_and_si128(v, mask));
-        whi = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(v, 4), mask));
+        // Byte i holds element i (low nibble) and element i + 16 (high nibble); widened to 16 bits, a mask and a
+        // shift give both halves in element order.
+        __m256i v = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)qs));
+        wlo = _mm256_and_si256(v, _mm256_set1_epi16(0x0F));
+        whi = _mm256_srli_epi16(v, 4);
     }
     __m256 scales = _mm256_mul_ps(_mm256_set1_ps(dw), _mm256_loadu_ps(dxT + 8 * j));
     if (NC > 1) _mm256_store_ps(sv, scales);

@@ -137,9 +137,11 @@ struct KernelTests {
         for (i, b) in back.enumerated() { #expect(b == Float(Float16(bitPattern: fast[i]))) }
     }
 
-    @Test func pagedAttentionMatchesReference() {
+    /// Head size 64 takes the AVX2 path, 16 the portable one.
+    @Test(arguments: [16, 64])
+    func pagedAttentionMatchesReference(hd: Int) {
         var rng = Rng(state: 5)
-        let heads = 4, kvHeads = 2, hd = 16, kvDim = kvHeads * hd, blockSize = 16, blocks = 6, positions = 37
+        let heads = 4, kvHeads = 2, kvDim = kvHeads * hd, blockSize = 16, blocks = 6, positions = 37
         let blockStride = 2 * blockSize * kvDim  // K block then V block, as one layer of the pool
         var pool = [UInt16](repeating: 0x7E00, count: blocks * blockStride)  // NaN where nothing was written
         let table: [Int32] = [4, 1, 3]  // scattered, out of order
