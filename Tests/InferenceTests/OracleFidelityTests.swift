@@ -33,6 +33,20 @@ enum Oracle {
         let ids = (json?["greedy"] as? [Int] ?? []).map { Int32($0) }
         return (rows, ids)
     }
+
+    /// Writes a tiny random llama (every supported tensor type) with Tests/python/make_tiny_llama.py.
+    static func tinyModel(_ arguments: [String]) throws -> String {
+        let script = URL(fileURLWithPath: script!).deletingLastPathComponent().appendingPathComponent("make_tiny_llama.py").path
+        let out = FileManager.default.temporaryDirectory
+            .appendingPathComponent("valet-tiny-\(getpid())-\(arguments.joined().hashValue).gguf").path
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", script, out] + arguments
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw EngineError("make_tiny_llama.py exited with \(process.terminationStatus)") }
+        return out
+    }
 }
 
 @Suite(.serialized) struct OracleFidelityTests {
@@ -80,6 +94,39 @@ enum Oracle {
             generated.append(last)
             if step == greedyCount - 1 { break }
             let r = try F.step(e, [StepSequence(blockTable: table, position: prompt.count + step, tokens: [last], logits: .last)])
+            last = Int32(F.argmax(r[F.Key(sequence: 0, token: 0)]!))
+        }
+        #expect(generated == oracle.greedy)
+    }
+
+    /// Every tensor type through the engine (K-quants and BF16 take the dequantizing path), tied and separate output
+    /// weights, and linear RoPE scaling, against the oracle on a tiny random model.
+    @Test(arguments: [[String](), ["--tied"], ["--rope-scaling", "linear:4"]])
+    func tinyModelOfEveryTensorTypeMatchesOracle(options: [String]) throws {
+        guard Oracle.script != nil else {
+            Issue.record("Tests/python/oracle.py missing: cannot check fidelity")
+            return
+        }
+        let path = try Oracle.tinyModel(["--seed", "3"] + options)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let prompt: [Int32] = [1, 70, 300, 12, 99, 5, 250, 17, 64, 3, 200, 42, 8, 111, 7, 19, 150, 30, 2]
+        let oracle = try Oracle.run(model: path, tokens: prompt, greedy: 8)
+        let e = try LlamaEngine(model: try GGUFFile(path: path), threads: 2, kvCacheTokens: 64)
+        let rows = try F.step(e, [StepSequence(blockTable: [3, 1], position: 0, tokens: Array(prompt[..<11]), logits: .all)])
+            .merging(try F.step(e, [StepSequence(blockTable: [3, 1], position: 11, tokens: Array(prompt[11...]), logits: .all)])
+                .map { (F.Key(sequence: 0, token: $0.key.token + 11), $0.value) }) { a, _ in a }
+        for (i, reference) in oracle.logits.enumerated() {
+            let ours = try #require(rows[F.Key(sequence: 0, token: i)])
+            let relative = F.maxAbsDiff(ours, reference) / (reference.max()! - reference.min()!)
+            #expect(relative <= 0.01, "position \(i): max-abs diff / range \(relative)")
+            #expect(F.argmax(ours) == F.argmax(reference), "argmax differs at position \(i)")
+        }
+        var generated: [Int32] = []
+        var last = Int32(F.argmax(rows[F.Key(sequence: 0, token: prompt.count - 1)]!))
+        for step in 0..<8 {
+            generated.append(last)
+            if step == 7 { break }
+            let r = try F.step(e, [StepSequence(blockTable: [3, 1, 0], position: prompt.count + step, tokens: [last], logits: .last)])
             last = Int32(F.argmax(r[F.Key(sequence: 0, token: 0)]!))
         }
         #expect(generated == oracle.greedy)
