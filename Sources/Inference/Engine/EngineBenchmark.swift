@@ -25,6 +25,8 @@ public struct EngineBenchmark: Sendable {
     public struct Rate: Sendable {
         public var name: String
         public var samples: [Double]
+        /// Process CPU seconds per wall second over the test: on a shared machine, how many cores it really had.
+        public var cpuShare: Double = 0
         public var median: Double {
             let s = samples.sorted()
             return s.isEmpty ? 0 : s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
@@ -46,11 +48,11 @@ public struct EngineBenchmark: Sendable {
 
         public var text: String {
             func mib(_ b: Int) -> String { String(format: "%.1f MiB", Double(b) / 1_048_576) }
-            var lines = ["| model | size | threads | test | t/s (median) | min – max |",
-                         "| --- | ---: | ---: | --- | ---: | ---: |"]
+            var lines = ["| model | size | threads | test | t/s (median) | min – max | CPU cores used |",
+                         "| --- | ---: | ---: | --- | ---: | ---: | ---: |"]
             for r in rates {
-                lines.append(String(format: "| %@ | %@ | %d | %@ | %.2f | %.2f – %.2f |", modelName, mib(modelBytes),
-                                    threads, r.name, r.median, r.min, r.max))
+                lines.append(String(format: "| %@ | %@ | %d | %@ | %.2f | %.2f – %.2f | %.2f |", modelName,
+                                    mib(modelBytes), threads, r.name, r.median, r.min, r.max, r.cpuShare))
             }
             lines.append("peak RSS \(mib(peakRSSBytes)) (limit: model \(mib(modelBytes)) + KV cache \(mib(kvCacheBytes)) "
                 + "+ 64 MiB = \(mib(rssLimitBytes)))")
@@ -85,6 +87,7 @@ public struct EngineBenchmark: Sendable {
         var rates: [Rate] = []
         if promptTokens > 0 {
             var r = Rate(name: "pp\(promptTokens)", samples: [])
+            let usage = CPUUsage()
             for _ in 0..<repetitions {
                 let tokens = randomTokens(promptTokens)
                 let seconds = try time {
@@ -92,6 +95,7 @@ public struct EngineBenchmark: Sendable {
                 }
                 r.samples.append(Double(promptTokens) / seconds)
             }
+            r.cpuShare = usage.share()
             progress(String(format: "pp%d: %.2f t/s", promptTokens, r.median))
             rates.append(r)
         }
@@ -99,6 +103,7 @@ public struct EngineBenchmark: Sendable {
             for width in Set([1, batch]).sorted() {
                 var r = Rate(name: width == 1 ? "tg\(generatedTokens)" : "tg\(generatedTokens) ×\(width) aggregate",
                              samples: [])
+                let usage = CPUUsage()
                 for _ in 0..<repetitions {
                     var next = randomTokens(width)
                     let seconds = try time {
@@ -112,6 +117,7 @@ public struct EngineBenchmark: Sendable {
                     }
                     r.samples.append(Double(generatedTokens * width) / seconds)
                 }
+                r.cpuShare = usage.share()
                 progress(String(format: "%@: %.2f t/s", r.name, r.median))
                 rates.append(r)
             }
@@ -134,6 +140,23 @@ public struct EngineBenchmark: Sendable {
             return (Int(line.split(separator: " ")[1]) ?? 0) * 1024
         }
         return 0
+    }
+}
+
+/// CPU time of the whole process against wall time since creation.
+private struct CPUUsage {
+    let wall = DispatchTime.now().uptimeNanoseconds
+    let cpu = CPUUsage.processSeconds()
+
+    func share() -> Double {
+        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - wall) / 1e9
+        return elapsed > 0 ? (Self.processSeconds() - cpu) / elapsed : 0
+    }
+
+    static func processSeconds() -> Double {
+        var u = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &u)
+        return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6
     }
 }
 
