@@ -46,7 +46,11 @@ struct EngineLoop {
                     while let last = running.indices.last { end(last, .failed(.shuttingDown)) }
                     let parked = core.state.withLock { $0.parked.keys.sorted() }
                     for seq in parked { core.abort(seq, .shuttingDown) }
+                    let d = allocator.doubleReleases
+                    let a = allocator.available
                     core.state.withLock { s in
+                        s.doubleReleases = d
+                        s.availableBlocks = a
                         s.loopExited = true
                         s.running = 0
                         s.batchSize = 0
@@ -72,8 +76,9 @@ struct EngineLoop {
     }
 
     private func publishState() {
-        let (r, b, a) = (running.count, lastBatch, allocator.available)
+        let (r, b, a, d) = (running.count, lastBatch, allocator.available, allocator.doubleReleases)
         core.state.withLock { s in
+            s.doubleReleases = d
             s.running = r
             s.batchSize = b
             s.availableBlocks = a
@@ -328,7 +333,4 @@ struct EngineLoop {
         }
         core.conclude(job, outcome)
     }
-
-    /// For tests: double releases must stay at zero.
-    var doubleReleases: Int { allocator.doubleReleases }
 }

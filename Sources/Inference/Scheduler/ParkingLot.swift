@@ -93,11 +93,10 @@ struct ParkingLot: Sendable {
 
     /// A preempted job comes back: at the head of its class, always accepted.
     mutating func requeue(_ e: Entry, now: Double) {
-        var e = e
-        e.resumed = true
-        e.parkedAt = now
-        e.overtaken = 0
-        entries.append(e)
+        var back = Entry(seq: e.seq, cost: e.cost, priority: e.priority, enqueuedAt: e.enqueuedAt, deadline: nil)
+        back.resumed = true
+        back.parkedAt = now
+        entries.append(back)
     }
 
     @discardableResult

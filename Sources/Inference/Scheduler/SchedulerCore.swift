@@ -20,6 +20,8 @@ struct SharedState: Sendable {
     var loopStarted = false
     var loopExited = false
     var lastPublished: SchedulerStats?
+    /// Block releases that found the block already free (must stay 0; tests check it).
+    var doubleReleases = 0
 }
 
 final class SchedulerCore: Sendable {
