@@ -107,6 +107,11 @@ struct EngineLoop {
             return out
         }
         guard !jobs.isEmpty else { return }
+        start(jobs, now: now)
+    }
+
+    /// Gives admitted jobs their blocks and puts them in the running set.
+    private mutating func start(_ jobs: [Job], now: Double) {
         for var job in jobs {
             guard let blocks = allocator.allocate(job.costBlocks) else {
                 // Cannot happen (the lot admitted against the free count); end it rather than lose it.
@@ -157,6 +162,18 @@ struct EngineLoop {
         }
         guard need.cost <= free && slots > 0 else { return false }
         for i in chosen.sorted(by: >) { preemptOne(i, now: now) }
+        // The freed room goes to the waiter it was freed for, directly: left to the ordinary admission order, an aged
+        // victim could take it back and be preempted again, forever.
+        let job: Job? = core.state.withLock { s in
+            guard s.lot.remove(need.seq) != nil, let job = s.parked.removeValue(forKey: need.seq) else { return nil }
+            s.active.insert(need.seq)
+            if job.admittedMono == nil {
+                s.counters.admitted += 1
+                s.drain.recordAdmission(at: now)
+            }
+            return job
+        }
+        if let job { start([job], now: now) }
         return true
     }
 
@@ -269,45 +286,43 @@ struct EngineLoop {
     }
 
     /// Streams one sampled token; returns how the job ends if this token ends it.
+    /// Mutates the running entry in place so the token history and text buffers are never copied per token.
     private mutating func accept(_ sample: SampledToken, at i: Int, now: Double) -> JobOutcome? {
         let token = sample.token
-        var job = running[i].job
-        var gen = job.generation!
-        gen.tokens.append(token)
-        gen.generated += 1
+        let request = running[i].job.request
+        running[i].job.generation!.tokens.append(token)
+        running[i].job.generation!.generated += 1
         var text: String
         var finish: FinishReason?
         if decoder.endOfGenerationTokens.contains(token) {
-            text = gen.text.finish()
+            text = running[i].job.generation!.text.finish()
             finish = .stop
         } else {
-            let pushed = gen.text.push(decoder.bytes(of: token))
+            let pushed = running[i].job.generation!.text.push(decoder.bytes(of: token))
             text = pushed.text
             if pushed.stopped {
                 finish = .stop
-            } else if gen.generated >= job.maxTokens {
-                text += gen.text.finish()
+            } else if running[i].job.generation!.generated >= running[i].job.maxTokens {
+                text += running[i].job.generation!.text.finish()
                 finish = .length
             }
         }
         var logprob: TokenLogprob?
         var top: [TokenLogprob] = []
-        if job.request.logprobs != nil, let lp = sample.logprob {
+        if request.logprobs != nil, let lp = sample.logprob {
             logprob = TokenLogprob(token: token, bytes: decoder.bytes(of: token), logprob: lp)
             top = sample.top.map { TokenLogprob(token: $0.token, bytes: decoder.bytes(of: $0.token), logprob: $0.logprob) }
         }
-        if let last = job.lastTokenMono {
-            core.observer?.tokenEmitted(id: job.request.id, priority: job.request.priority, gapSeconds: now - last)
+        if let last = running[i].job.lastTokenMono {
+            core.observer?.tokenEmitted(id: request.id, priority: request.priority, gapSeconds: now - last)
         } else {
-            job.firstTokenMono = now
-            job.firstTokenUnix = core.clock.unix()
-            core.observer?.firstToken(id: job.request.id, priority: job.request.priority,
-                                      ttftSeconds: now - job.enqueuedMono)
+            running[i].job.firstTokenMono = now
+            running[i].job.firstTokenUnix = core.clock.unix()
+            core.observer?.firstToken(id: request.id, priority: request.priority,
+                                      ttftSeconds: now - running[i].job.enqueuedMono)
         }
-        job.lastTokenMono = now
-        job.generation = gen
-        running[i].job = job
-        job.onEvent(.token(GeneratedToken(token: token, text: text, logprob: logprob, topLogprobs: top)))
+        running[i].job.lastTokenMono = now
+        running[i].job.onEvent(.token(GeneratedToken(token: token, text: text, logprob: logprob, topLogprobs: top)))
         return finish.map { .finished($0) }
     }
 
