@@ -3,7 +3,7 @@
 
 struct EngineLoop {
     private struct Running {
-        var job: Job
+        var job: SchedulerJob
         let blocks: [Int32]
         /// Tokens of `job.generation.tokens` already in this sequence's KV blocks.
         var cached = 0
@@ -92,9 +92,9 @@ struct EngineLoop {
         let free = allocator.available
         let slots = config.maxBatch - running.count
         guard slots > 0 else { return }
-        let jobs: [Job] = core.state.withLock { s in
+        let jobs: [SchedulerJob] = core.state.withLock { s in
             let entries = s.lot.admit(freeBlocks: free, freeSlots: slots, now: now)
-            var out: [Job] = []
+            var out: [SchedulerJob] = []
             for e in entries {
                 guard let job = s.parked.removeValue(forKey: e.seq) else { continue }
                 s.active.insert(e.seq)
@@ -111,7 +111,7 @@ struct EngineLoop {
     }
 
     /// Gives admitted jobs their blocks and puts them in the running set.
-    private mutating func start(_ jobs: [Job], now: Double) {
+    private mutating func start(_ jobs: [SchedulerJob], now: Double) {
         for var job in jobs {
             guard let blocks = allocator.allocate(job.costBlocks) else {
                 // Cannot happen (the lot admitted against the free count); end it rather than lose it.
@@ -123,7 +123,7 @@ struct EngineLoop {
                 job.admittedMono = now
                 job.admittedUnix = core.clock.unix()
                 let prompt = job.request.promptTokens
-                job.generation = Generation(
+                job.generation = JobProgress(
                     tokens: prompt, sampler: Sampler(parameters: job.request.sampling, prompt: prompt),
                     text: TextStream(stops: job.request.stop))
             }
@@ -164,7 +164,7 @@ struct EngineLoop {
         for i in chosen.sorted(by: >) { preemptOne(i, now: now) }
         // The freed room goes to the waiter it was freed for, directly: left to the ordinary admission order, an aged
         // victim could take it back and be preempted again, forever.
-        let job: Job? = core.state.withLock { s in
+        let job: SchedulerJob? = core.state.withLock { s in
             guard s.lot.remove(need.seq) != nil, let job = s.parked.removeValue(forKey: need.seq) else { return nil }
             s.active.insert(need.seq)
             if job.admittedMono == nil {
@@ -341,7 +341,7 @@ struct EngineLoop {
         core.conclude(r.job, outcome, matchedStop: r.job.generation?.text.matchedStop)
     }
 
-    private func endUnadmitted(_ job: Job, _ outcome: JobOutcome) {
+    private func endUnadmitted(_ job: SchedulerJob, _ outcome: JobOutcome) {
         core.state.withLock { s in
             s.active.remove(job.seq)
             s.aborts.removeValue(forKey: job.seq)

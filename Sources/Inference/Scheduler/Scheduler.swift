@@ -85,10 +85,10 @@ public final class Scheduler: Sendable {
         }
 
         let cancel: @Sendable (UInt64) -> Void = { [weak core] seq in core?.abort(seq, .cancelled) }
-        let (seq, evicted, refused): (UInt64, Job?, (JobFailure, String)?) = core.state.withLock { s in
+        let (seq, evicted, refused): (UInt64, SchedulerJob?, (JobFailure, String)?) = core.state.withLock { s in
             let seq = s.nextSeq
             s.nextSeq += 1
-            let job = Job(seq: seq, request: request, onEvent: onEvent, costBlocks: cost, maxTokens: maxTokens,
+            let job = SchedulerJob(seq: seq, request: request, onEvent: onEvent, costBlocks: cost, maxTokens: maxTokens,
                           enqueuedMono: now, enqueuedUnix: core.clock.unix())
             if let rejection { return (seq, nil, rejection) }
             if s.shuttingDown { return (seq, nil, (.shuttingDown, "shutting_down")) }
@@ -110,7 +110,7 @@ public final class Scheduler: Sendable {
         }
         let handle = JobHandle(id: request.id, seq: seq, cancel: cancel)
         if let (failure, reason) = refused {
-            let job = Job(seq: seq, request: request, onEvent: onEvent, costBlocks: cost, maxTokens: maxTokens,
+            let job = SchedulerJob(seq: seq, request: request, onEvent: onEvent, costBlocks: cost, maxTokens: maxTokens,
                           enqueuedMono: now, enqueuedUnix: core.clock.unix())
             core.conclude(job, .rejected(failure, reason: reason))
         }

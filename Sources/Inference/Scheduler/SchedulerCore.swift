@@ -1,9 +1,9 @@
 // State shared between the submitting threads and the engine loop, and the single way every job ends.
 
-struct SharedState: Sendable {
+struct SchedulerState: Sendable {
     var lot: ParkingLot
     /// Jobs in the lot (new or preempted), by seq.
-    var parked: [UInt64: Job] = [:]
+    var parked: [UInt64: SchedulerJob] = [:]
     /// Jobs the engine loop holds (admitted, not yet ended).
     var active: Set<UInt64> = []
     /// Abort requests for active jobs, handled by the loop between steps.
@@ -28,14 +28,14 @@ final class SchedulerCore: Sendable {
     let config: SchedulerConfig
     let clock: any SchedulerClock
     let observer: (any SchedulerObserver)?
-    let state: SchedulerLock<SharedState>
+    let state: SchedulerLock<SchedulerState>
     let wakeup = LoopWakeup()
 
     init(config: SchedulerConfig, clock: any SchedulerClock, observer: (any SchedulerObserver)?) {
         self.config = config
         self.clock = clock
         self.observer = observer
-        state = SchedulerLock(SharedState(
+        state = SchedulerLock(SchedulerState(
             lot: ParkingLot(kind: config.kind, maxQueue: config.maxQueue,
                             agingSeconds: config.agingSeconds, maxOvertakes: config.maxOvertakes),
             availableBlocks: config.totalBlocks ?? 0))
@@ -47,7 +47,7 @@ final class SchedulerCore: Sendable {
         state.withLock { Self.stats(of: $0, config: config) }
     }
 
-    static func stats(of s: SharedState, config: SchedulerConfig) -> SchedulerStats {
+    static func stats(of s: SchedulerState, config: SchedulerConfig) -> SchedulerStats {
         SchedulerStats(
             schedulerType: config.kind.rawValue, running: s.running, queued: s.lot.count,
             queuedByPriority: s.lot.countByPriority(), totalBlocks: config.totalBlocks ?? 0,
@@ -70,7 +70,7 @@ final class SchedulerCore: Sendable {
     /// THE cancellation path (disconnect, timeout, eviction victim aside, shutdown): a parked job leaves the lot and
     /// ends here at once; an admitted one is flagged and the loop aborts it between steps, releasing its blocks.
     func abort(_ seq: UInt64, _ failure: JobFailure) {
-        let parked: Job? = state.withLock { s in
+        let parked: SchedulerJob? = state.withLock { s in
             if let job = s.parked.removeValue(forKey: seq) {
                 s.lot.remove(seq)
                 return job
@@ -88,7 +88,7 @@ final class SchedulerCore: Sendable {
 
     /// Ends a job exactly once: counters, observer snapshot, then the terminal event. The caller has already taken the
     /// job out of the lot or the loop and released its blocks.
-    func conclude(_ job: Job, _ outcome: JobOutcome, matchedStop: String? = nil) {
+    func conclude(_ job: SchedulerJob, _ outcome: JobOutcome, matchedStop: String? = nil) {
         let nowMono = clock.monotonic()
         let nowUnix = clock.unix()
         let status: JobStatus

@@ -1,6 +1,6 @@
 // One job as the scheduler carries it between the lot and the engine loop (a value: whoever holds it owns it).
 
-struct Job: Sendable {
+struct SchedulerJob: Sendable {
     let seq: UInt64
     let request: GenerationRequest
     let onEvent: @Sendable (JobEvent) -> Void
@@ -17,10 +17,10 @@ struct Job: Sendable {
     var lastTokenMono: Double?
     var preemptions = 0
     /// Created at first admission; survives preemption so a resumed job continues exactly where it was.
-    var generation: Generation?
+    var generation: JobProgress?
 }
 
-struct Generation: Sendable {
+struct JobProgress: Sendable {
     /// Prompt followed by every generated token: what a resumed job recomputes.
     var tokens: [Int32]
     var generated = 0
