@@ -5,13 +5,18 @@ enum VectorMath {
     private static let lanes = 16
     typealias Vec = SIMD16<Float>
 
-    /// exp(x) to ~1 ulp-ish accuracy (Cephes-style range reduction + degree-6 polynomial); below -87 gives exactly 0
-    /// so that a token banned with a -inf bias can never be drawn.
+    /// exp(x), Cephes-style: round x·log2(e) with the 1.5·2^23 trick (its bits hold the integer), a degree-6
+    /// polynomial on the remainder, the power of two built from bits. Below -87 gives exactly 0, so a token banned
+    /// with a -inf bias can never be drawn. Written with plain lane-wise ops only: SIMD rounding / conversion
+    /// helpers fall back to per-lane code and made this 40× slower.
     @inline(__always)
-    static func exp(_ xIn: Vec) -> Vec {
-        let x = xIn.clamped(lowerBound: Vec(repeating: -87.5), upperBound: Vec(repeating: 88.0))
-        let fx = (x * 1.442_695_04).rounded(.toNearestOrEven)
-        var r = x - fx * 0.693_359_375
+    static func exp(_ x: Vec) -> Vec {
+        var xc = x
+        xc.replace(with: -87.5, where: x .< -87.5)
+        xc.replace(with: 88, where: x .> 88)
+        let t = xc * 1.442_695_04 + 12_582_912.0
+        let fx = t - 12_582_912.0
+        var r = xc - fx * 0.693_359_375
         r = r + fx * 2.121_944_40e-4
         var y = Vec(repeating: 1.987_569_15e-4)
         y = y * r + 1.398_199_95e-3
@@ -20,15 +25,30 @@ enum VectorMath {
         y = y * r + 1.666_666_55e-1
         y = y * r + 5.000_000_12e-1
         y = y * (r * r) + r + 1
-        let n = SIMD16<Int32>(fx, rounding: .towardZero)
-        let bits = SIMD16<UInt32>(truncatingIfNeeded: n &+ 127) &<< 23
-        let scaled = y * unsafeBitCast(bits, to: Vec.self)
-        return scaled.replacing(with: 0, where: xIn .< -87.0)
+        let n = unsafeBitCast(t, to: SIMD16<Int32>.self) &- 0x4B40_0000
+        var v = y * unsafeBitCast((n &+ 127) &<< 23, to: Vec.self)
+        v.replace(with: 0, where: x .< -87)
+        return v
     }
 
+    /// The same approximation for one value, so scalar walks agree with vector sums.
     @inline(__always)
     static func exp(_ x: Float) -> Float {
-        exp(Vec(repeating: x))[0]
+        let xc = x < -87.5 ? -87.5 : (x > 88 ? 88 : x)
+        let t = xc * 1.442_695_04 + 12_582_912.0
+        let fx = t - 12_582_912.0
+        var r = xc - fx * 0.693_359_375
+        r = r + fx * 2.121_944_40e-4
+        var y: Float = 1.987_569_15e-4
+        y = y * r + 1.398_199_95e-3
+        y = y * r + 8.333_451_9e-3
+        y = y * r + 4.166_579_59e-2
+        y = y * r + 1.666_666_55e-1
+        y = y * r + 5.000_000_12e-1
+        y = y * (r * r) + r + 1
+        let n = Int32(bitPattern: t.bitPattern) &- 0x4B40_0000
+        let v = y * Float(bitPattern: UInt32(bitPattern: (n &+ 127) &<< 23))
+        return x < -87 ? 0 : v
     }
 
     static func max(_ row: UnsafeMutableBufferPointer<Float>) -> Float {
@@ -38,7 +58,7 @@ enum VectorMath {
         let base = row.baseAddress!
         while i + lanes <= n {
             let v = UnsafeRawPointer(base + i).loadUnaligned(as: Vec.self)
-            best = pointwiseMax(best, v)
+            best.replace(with: v, where: v .> best)
             i += lanes
         }
         var m = best.max()
