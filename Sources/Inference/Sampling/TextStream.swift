@@ -1,7 +1,8 @@
-// A job's generated text as it streams: token bytes → whole UTF-8 characters → stop-string matching → String.
+// A job's generated text as it streams: token bytes → whole UTF-8 characters (the tokenizer's
+// StreamingDetokenizer) → stop-string matching → the text that is final.
 
 struct TextStream: Sendable {
-    private var utf8 = UTF8HoldBack()
+    private var utf8 = StreamingDetokenizer()
     private var stopper: StopMatcher
 
     init(stops: [String]) {
@@ -12,15 +13,15 @@ struct TextStream: Sendable {
 
     /// Text that became final with this token, and whether a stop string ended the generation.
     mutating func push(_ tokenBytes: [UInt8]) -> (text: String, stopped: Bool) {
-        let complete = utf8.push(tokenBytes)
-        let out = stopper.push(complete)
+        let complete = utf8.append(tokenBytes)
+        let out = stopper.push(Array(complete.utf8))
         return (String(decoding: out, as: UTF8.self), stopper.matched != nil)
     }
 
     /// Generation ended (EOG or length): the held-back remainder, unless a stop already cut the text.
     mutating func finish() -> String {
         guard stopper.matched == nil else { return "" }
-        let rest = stopper.push(utf8.flush())
+        let rest = stopper.push(Array(utf8.flush().utf8))
         if stopper.matched != nil { return String(decoding: rest, as: UTF8.self) }
         return String(decoding: rest + stopper.flush(), as: UTF8.self)
     }
