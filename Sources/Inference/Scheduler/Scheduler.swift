@@ -19,6 +19,7 @@ public final class Scheduler: Sendable {
     init(config: SchedulerConfig, engine: any StepEngine, decoder: any TokenDecoding,
          observer: (any SchedulerObserver)?, clock: any SchedulerClock) {
         var resolved = config.resolved(for: engine)
+        // Arrivals always pass through the lot (the loop admits), so a lot of 0 would refuse everything.
         resolved.maxQueue = Swift.max(1, resolved.maxQueue)
         self.config = resolved
         self.engine = engine
@@ -126,6 +127,8 @@ public final class Scheduler: Sendable {
     }
 
     /// Cancels the job with this request id (client disconnect); harmless if it already ended.
+    /// A parked job's `.failed(.cancelled)` is delivered synchronously on the calling thread (a running one's from
+    /// the engine loop, between steps), so do not call this while holding a lock that `onEvent` takes.
     public func cancel(id: String) {
         guard let seq = core.state.withLock({ $0.clientIDs[id] }) else { return }
         core.abort(seq, .cancelled)
