@@ -66,6 +66,17 @@ private func doubleReleases(_ s: Scheduler) -> Int { s.core.state.withLock { $0.
         s.shutdown(grace: 0)
     }
 
+    @Test func smallJobsPassABlockedHeadOnlyMaxOvertakesTimes() async {
+        let (s, _, rec) = make(blocks: 10) { $0.maxOvertakes = 2 }
+        s.submit(request("R", prompt: 8, max: 72, priority: .critical), onEvent: rec.sink("R"))  // 5 blocks
+        s.submit(request("H", prompt: 8, max: 152, priority: .high), onEvent: rec.sink("H"))  // all 10 blocks
+        for i in 1...4 { s.submit(request("s\(i)", prompt: 4, max: 4), onEvent: rec.sink("s\(i)")) }  // 1 block
+        s.start()
+        #expect(await eventually { rec.terminalOrder.count == 6 })
+        #expect(rec.admittedOrder == ["R", "s1", "s2", "H", "s3", "s4"])
+        s.shutdown(grace: 0)
+    }
+
     @Test func fullLotEvictsNewestLowestAndRejectsWithRetryAfter() async {
         let (s, _, rec) = make(blocks: 4) { $0.maxQueue = 2 }
         for (id, p) in [("a", Priority.low), ("b", .low), ("c", .high)] {
