@@ -68,6 +68,7 @@ import Testing
         #expect(alone["q0"]!.contains("Mars"))
         #expect(alone["q1"]!.contains("Pacific"))
 
+        for r in requests { print("[scheduler e2e] \(r.id): \(alone[r.id]!.debugDescription)") }
         let batched = await run(m, requests, config: SchedulerConfig(maxBatch: 8, prefillChunk: 32))
         for r in requests { #expect(batched.text(r.id) == alone[r.id], "\(r.id) batched") }
 
