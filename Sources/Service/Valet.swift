@@ -5,6 +5,7 @@ import ArgumentParser
 struct Valet: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "valet",
-        abstract: "A Swift-native LLM inference microservice."
+        abstract: "A Swift-native LLM inference microservice.",
+        subcommands: [GenerateCommand.self, BenchCommand.self]
     )
 }
