@@ -347,11 +347,9 @@ def stack(tmp_path):
         s.close()
 
 
-def chat(url, content, stream=False, **extra):
-    body = {"model": extra.pop("model", None), "messages": [{"role": "user", "content": content}],
+def chat(url, model, content, stream=False, **extra):
+    body = {"model": model, "messages": [{"role": "user", "content": content}],
             "max_tokens": 8, "temperature": 0, "stream": stream, **extra}
-    if body["model"] is None:
-        del body["model"]
     r = requests.post(url + "/v1/chat/completions", json=body, timeout=120, stream=stream)
     if stream and r.status_code == 200:
         events = [line for line in r.iter_lines() if line.startswith(b"data: ")]
@@ -361,12 +359,14 @@ def chat(url, content, stream=False, **extra):
 
 def run_load(url):
     """A short real load: plain and streamed completions, two at once so batches form, and two failures."""
+    (served,) = requests.get(url + "/v1/models", timeout=10).json()["data"]
+    model = served["id"]
     ok = []
 
     def client(i):
         extra = {"stream_options": {"include_usage": True}} if i % 2 == 1 else {}
-        r = chat(url, f"Name a colour. ({i})", stream=(i % 2 == 1), **extra)
-        ok.append(r.status_code)
+        r = chat(url, model, f"Name a colour. ({i})", stream=(i % 2 == 1), **extra)
+        ok.append((r.status_code, "" if r.status_code == 200 else r.text[:200]))
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(6)]
     for pair in range(0, len(threads), 2):
@@ -374,11 +374,11 @@ def run_load(url):
             t.start()
         for t in threads[pair:pair + 2]:
             t.join()
-    assert ok == [200] * 6, ok
+    assert [code for code, _ in ok] == [200] * 6, ok
     # An unknown model is refused before the scheduler (404); a job larger than the whole context is refused
     # at admission (400). Both must leave the server serving.
-    assert chat(url, "hi", model="no-such-model").status_code == 404
-    assert chat(url, "hi", max_tokens=10_000_000).status_code == 400
+    assert chat(url, "no-such-model", "hi").status_code == 404
+    assert chat(url, model, "hi", max_tokens=10_000_000).status_code == 400
     assert requests.get(url + "/health", timeout=5).status_code == 200
 
 
