@@ -144,9 +144,14 @@ serve_and_check() {  # serve_and_check IMAGE NAME [podman run args...]
   curl -fsS "$url/health" | grep -q '"ok"' || { podman logs "$name" | tail -30; fail "$name /health"; }
   echo "$name: /health ok after $(( $(date +%s) - started ))s total"
 
-  curl -fsS "$url/v1/chat/completions" -H 'Content-Type: application/json' \
-    -d '{"messages":[{"role":"user","content":"Say hello."}],"max_tokens":8,"temperature":0}' >"$work/chat.json" \
-    || { podman logs "$name" | tail -30; fail "$name chat completion"; }
+  local model
+  model=$(curl -fsS "$url/v1/models" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"][0]["id"])') \
+    || fail "$name /v1/models"
+  curl -sS "$url/v1/chat/completions" -H 'Content-Type: application/json' -o "$work/chat.json" -w '%{http_code}' \
+    -d '{"model":"'"$model"'","messages":[{"role":"user","content":"Say hello."}],"max_tokens":8,"temperature":0}' \
+    >"$work/chat.status" || fail "$name chat completion: no answer"
+  [ "$(cat "$work/chat.status")" = 200 ] \
+    || { podman logs "$name" | tail -30; fail "$name chat completion: $(cat "$work/chat.status") $(cat "$work/chat.json")"; }
   python3 - "$work/chat.json" <<'EOF' || fail "$name chat completion body"
 import json, sys
 body = json.load(open(sys.argv[1]))
@@ -155,7 +160,9 @@ assert body["object"] == "chat.completion" and choice["message"]["role"] == "ass
 assert choice["finish_reason"] in ("stop", "length") and body["usage"]["completion_tokens"] > 0, body
 print("chat completion:", json.dumps(choice["message"]["content"]), "usage", body["usage"])
 EOF
-  curl -fsS "$url/metrics" | grep -q '^valet_request_success_total' || fail "$name /metrics lacks valet_request_success_total"
+  curl -fsS "$url/metrics" >"$work/metrics.txt" || fail "$name /metrics"
+  grep -q '^valet_request_success_total{finished_reason="length"} 1$' "$work/metrics.txt" \
+    || fail "$name /metrics does not count the completion: $(grep '^valet_request_success_total' "$work/metrics.txt")"
 
   podman healthcheck run "$name" || fail "$name: podman healthcheck run"
   [ "$(podman inspect --format '{{.State.Health.Status}}' "$name")" = healthy ] || fail "$name not healthy"
@@ -178,7 +185,10 @@ serve_and_check "$IMAGE" "valet-test-$$" -v "$model_dir:/models:ro" \
 
 if [ "$FETCH_VARIANT" = 1 ]; then
   step "build $IMAGE_FETCHED (FETCH_MODEL=1, builder stage from cache)"
-  build "$IMAGE_FETCHED" --build-arg FETCH_MODEL=1
+  # This machine reaches PyPI through a TLS-intercepting proxy whose CA only the host's bundle holds.
+  secret=()
+  [ -s /etc/ssl/certs/ca-certificates.crt ] && secret=(--secret id=ca_bundle,src=/etc/ssl/certs/ca-certificates.crt)
+  build "$IMAGE_FETCHED" --build-arg FETCH_MODEL=1 "${secret[@]}"
   step "serve $IMAGE_FETCHED with the model baked in"
   serve_and_check "$IMAGE_FETCHED" "valet-test-fetched-$$"
 fi
