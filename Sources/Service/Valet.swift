@@ -5,6 +5,8 @@ import ArgumentParser
 struct Valet: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "valet",
-        abstract: "A Swift-native LLM inference microservice."
+        abstract: "A Swift-native LLM inference microservice.",
+        version: ValetVersion.string,
+        subcommands: [ServeCommand.self]
     )
 }
