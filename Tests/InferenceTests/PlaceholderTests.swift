@@ -1,3 +1,0 @@
-import Testing
-@testable import Inference
-@Test func inferencePlaceholder() { #expect(Bool(true)) }
