@@ -143,6 +143,10 @@ final class Exchange: @unchecked Sendable {
                 if s.readOffset == s.buffer.count {
                     s.buffer.removeAll(keepingCapacity: true)
                     s.readOffset = 0
+                } else if s.readOffset >= 64 * 1024 {
+                    // A producer that stays ahead of the socket must not grow the buffer forever.
+                    s.buffer.removeFirst(s.readOffset)
+                    s.readOffset = 0
                 }
                 return n
             }
