@@ -24,9 +24,9 @@ public struct ServeConfig: Sendable, Equatable {
     public var kvCacheMiB: Int?
     /// 0: the model's trained context length.
     public var ctxSize = 0
-    public var maxBatch = 16
+    public var maxBatch = 8
     public var prefillChunk = 256
-    public var maxQueue = 256
+    public var maxQueue = 64
     public var queueTimeout = 30.0
     public var preemptAfter = 2.0
     public var agingSeconds = 10.0

@@ -52,11 +52,11 @@ struct ServeCommand: ParsableCommand {
     var kvCacheMib: String?
     @Option(help: "Longest prompt + completion of one request; 0 uses the model's. (env VALET_CTX_SIZE; default 0)")
     var ctxSize: String?
-    @Option(help: "Most sequences decoded in one engine step. (env VALET_MAX_BATCH; default 16)")
+    @Option(help: "Most sequences decoded in one engine step. (env VALET_MAX_BATCH; default 8)")
     var maxBatch: String?
     @Option(help: "Most prompt tokens prefilled per step, so long prompts don't stall streams. (env VALET_PREFILL_CHUNK; default 256)")
     var prefillChunk: String?
-    @Option(help: "Most requests waiting in the lot; beyond it arrivals get 429. (env VALET_MAX_QUEUE; default 256)")
+    @Option(help: "Most requests waiting in the lot; beyond it arrivals get 429. (env VALET_MAX_QUEUE; default 64)")
     var maxQueue: String?
     @Option(help: "How long a request may wait for capacity before a 503 queue_timeout; requests may lower or raise it with queue_timeout. (env VALET_QUEUE_TIMEOUT; default 30s)")
     var queueTimeout: String?
