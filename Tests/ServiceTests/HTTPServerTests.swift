@@ -11,7 +11,7 @@ final class Probe: Sendable {
     func closed(_ completed: Bool) { closes.withLock { $0.append(completed) } }
 }
 
-private func makeServer(maxBody: Int = 1024, threads: Int = 2, probe: Probe) throws -> HTTPServer {
+private func makeServer(maxBody: Int = 1024, threads: Int = 2, timeout: Int = 60, probe: Probe) throws -> HTTPServer {
     var router = Router()
     router.add("GET", "/hello") { _, responder in
         responder.respond(.text(200, "hello"))
@@ -51,6 +51,7 @@ private func makeServer(maxBody: Int = 1024, threads: Int = 2, probe: Probe) thr
     configuration.port = 0
     configuration.maxBodyBytes = maxBody
     configuration.threads = threads
+    configuration.connectionTimeout = timeout
     let server = HTTPServer(configuration: configuration, router: router)
     try server.start()
     return server
@@ -216,6 +217,25 @@ private func makeServer(maxBody: Int = 1024, threads: Int = 2, probe: Probe) thr
         #expect(eventually { probe.parked.withLock { $0.count } == 1 })
         server.stop()
         #expect(probe.closes.withLock { $0 } == [false])
+    }
+
+    @Test func idleTimeoutSparesParkedRequests() throws {
+        let probe = Probe()
+        let server = try makeServer(timeout: 1, probe: probe)
+        defer { server.stop() }
+        // An idle connection that never sends a request is dropped by the timeout...
+        let idle = try LoopbackConnection(port: server.port)
+        var byte: UInt8 = 0
+        #expect(recv(idle.fd, &byte, 1, 0) == 0)
+        // ...but a request parked waiting for its answer (a queued job) is not.
+        let c = try LoopbackConnection(port: server.port)
+        c.request("GET", "/park")
+        #expect(eventually { probe.parked.withLock { $0.count } == 1 })
+        usleep(2_500_000)
+        #expect(probe.closes.withLock { $0.isEmpty })
+        probe.parked.withLock { $0[0] }.respond(.text(200, "finally"))
+        let r = try c.readResponse()
+        #expect(r.status == 200 && r.text == "finally")
     }
 
     @Test func routerResolution() {
