@@ -114,6 +114,14 @@ private func object(_ bytes: [UInt8]) -> [String: Any] {
         #expect(chatError("{\(base),\"response_format\":{\"type\":\"json_schema\"}}")?.message.contains("not supported") == true)
     }
 
+    @Test func hostileBodiesAreRejectedNotFatal() {
+        let deep = String(repeating: "[", count: 200_000) + String(repeating: "]", count: 200_000)
+        #expect(chatError(deep)?.status == 400)
+        #expect(chatError("{\"model\":\"m\",\"messages\":" + deep + "}")?.status == 400)
+        #expect(chatError("\u{FEFF}{}")?.status == 400)
+        #expect(RequestDecoderBytes.invalidUTF8().status == 400)
+    }
+
     @Test func completionPromptsAndLogprobs() throws {
         var r = try completion(#"{"model":"m","prompt":"hello","logprobs":5,"echo":true,"max_tokens":0}"#)
         #expect(r.prompts == ["hello"])
@@ -289,5 +297,16 @@ private func object(_ bytes: [UInt8]) -> [String: Any] {
         #expect(DurationText.seconds("2.5") == 2.5)
         #expect(DurationText.seconds("-1s") == nil)
         #expect(DurationText.seconds("x") == nil)
+    }
+}
+
+enum RequestDecoderBytes {
+    static func invalidUTF8() -> APIError {
+        do {
+            _ = try RequestDecoder.decodeChat([0x7B, 0xFF, 0xFE, 0x7D], limits: limits)
+            return APIError.invalid("unexpectedly decoded")
+        } catch {
+            return (error as? APIError) ?? APIError(status: 0, message: "", type: "")
+        }
     }
 }
