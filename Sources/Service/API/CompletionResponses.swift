@@ -283,7 +283,7 @@ struct ErrorEnvelope: Encodable {
 public enum OpenAICodec {
     static func encoder() -> JSONEncoder {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
+        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
         return encoder
     }
 

@@ -29,6 +29,13 @@ public struct Router: Sendable {
 
     public init() {}
 
+    /// Every registered pattern once, for bounded metric labels.
+    public var labels: [String] {
+        var seen: [String] = []
+        for route in routes where !seen.contains(route.label) { seen.append(route.label) }
+        return seen
+    }
+
     /// `pattern` segments written `{name}` match any one non-empty segment.
     public mutating func add(_ method: String, _ pattern: String, consumes: String? = nil,
                              _ handler: @escaping HTTPHandler) {
