@@ -9,8 +9,6 @@ struct Runtime: Sendable {
     var summary: String
     /// Stop admitting, let running jobs finish within the grace period, cancel the rest. Blocks until done.
     var shutdown: @Sendable (_ graceSeconds: Double) -> Void
-    /// Write everything the recorder still buffers.
-    var flush: @Sendable () -> Void
 
     struct LoadError: Error, CustomStringConvertible {
         var description: String

@@ -16,6 +16,14 @@ final class Server {
             servedModelName: config.servedModelName, apiKey: config.apiKey, defaultMaxTokens: config.defaultMaxTokens))
         var router = Router()
         service.register(on: &router)
+        let telemetry: Telemetry
+        do {
+            telemetry = try Telemetry(config: config, httpHandlers: router.labels)
+        } catch {
+            Log.error("cannot open the job record '\(config.db)': \(error)")
+            return 1
+        }
+        telemetry.register(on: &router, service: service)
 
         var http = HTTPServerConfiguration()
         http.host = config.host
@@ -25,7 +33,8 @@ final class Server {
         http.connectionTimeout = config.connectionTimeout
         http.maxHeaderBytes = config.maxHeaderBytes
         http.maxBodyBytes = config.maxBodyBytes
-        let server = HTTPServer(configuration: http, router: router, errorResponse: Server.httpError)
+        let server = HTTPServer(configuration: http, router: router, errorResponse: Server.httpError,
+                                onExchange: { telemetry.record($0) })
 
         // Signals are blocked for the process and delivered through dispatch: no handler runs on a random thread.
         let signals = SignalWaiter(signals: [SIGINT, SIGTERM])
@@ -44,6 +53,7 @@ final class Server {
         } catch {
             Log.error("\(error)")
             server.stop()
+            telemetry.flush()
             return 1
         }
         service.ready(backend: runtime.backend)
@@ -61,7 +71,7 @@ final class Server {
         let deadline = Date().addingTimeInterval(2)
         while server.openExchanges > 0 && Date() < deadline { usleep(10_000) }
         server.stop()
-        runtime.flush()
+        telemetry.flush()
         Log.info("stopped")
         return 0
     }
