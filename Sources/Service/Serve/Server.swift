@@ -49,13 +49,15 @@ final class Server {
 
         let runtime: Runtime
         do {
-            runtime = try Runtime.load(config)
+            runtime = try Runtime.load(config, observer: telemetry.observer)
         } catch {
             Log.error("\(error)")
             server.stop()
             telemetry.flush()
             return 1
         }
+        telemetry.attach(stats: runtime.stats)
+        telemetry.registry.setModelInfo(model: config.servedModelName, quantization: runtime.quantization)
         service.ready(backend: runtime.backend)
         Log.info("valet \(ValetVersion.string) serving \(config.servedModelName) (\(runtime.summary)) on \(address); "
                  + "scheduler \(config.scheduler), kv-cache \(config.kvCacheMiB.map { "\($0) MiB" } ?? "\(config.kvCacheTokens) tokens"), "
