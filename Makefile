@@ -5,7 +5,7 @@ SHELL := /bin/bash
 MODEL      ?= models/SmolLM2-135M-Instruct.Q4_1.gguf
 MODEL_SHA  := b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
 APT_PKGS   := libmicrohttpd-dev libsqlite3-dev pkg-config unzip prometheus curl
-PY_PKGS    := numpy gguf openai pytest requests
+PY_PKGS    := numpy gguf openai pytest requests tokenizers regex jinja2
 # Release builds everywhere: the engine is unusably slow in debug. -enable-testing lets
 # the test targets use @testable imports against the same release artifacts.
 SWIFT_FLAGS := -c release -Xswiftc -enable-testing
@@ -23,7 +23,7 @@ deps: .build/.deps-ok
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
-	@$(PYTHON) -c "import numpy, gguf, openai, pytest, requests" 2>/dev/null || $(PYTHON) -m pip install -q $(PY_PKGS)
+	@$(PYTHON) -c "import numpy, gguf, openai, pytest, requests, tokenizers, regex, jinja2" 2>/dev/null || $(PYTHON) -m pip install -q $(PY_PKGS)
 	@mkdir -p .build && touch $@
 
 model: $(MODEL)

@@ -34,7 +34,8 @@ let package = Package(
         ),
         .target(
             name: "Inference",
-            dependencies: ["CKernels"]
+            // ValetMetrics only for InstrumentedLock: the engine never touches SQLite or Prometheus.
+            dependencies: ["CKernels", "ValetMetrics"]
         ),
         // Named ValetMetrics because swift-metrics already owns a target called Metrics.
         .target(

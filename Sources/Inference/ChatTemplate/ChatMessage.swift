@@ -1,0 +1,16 @@
+// One turn of a conversation, as OpenAI's chat API and the chat templates name them.
+
+public struct ChatMessage: Sendable, Codable, Equatable {
+    /// `system`, `user` or `assistant`.
+    public var role: String
+    public var content: String
+
+    public init(role: String, content: String) {
+        self.role = role
+        self.content = content
+    }
+
+    public static func system(_ content: String) -> ChatMessage { ChatMessage(role: "system", content: content) }
+    public static func user(_ content: String) -> ChatMessage { ChatMessage(role: "user", content: content) }
+    public static func assistant(_ content: String) -> ChatMessage { ChatMessage(role: "assistant", content: content) }
+}

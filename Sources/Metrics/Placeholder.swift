@@ -1,2 +1,0 @@
-// Placeholder until the recorder lands.
-public enum MetricsModule {}

@@ -1,0 +1,119 @@
+// One row of the `jobs` table: how a request that reached the scheduler ended, with its timestamps.
+
+/// Everything recorded about one job, written once when it reaches its terminal state.
+/// Timestamps are unix seconds; the optional ones are nil when the job never got that far.
+public struct JobRecord: Sendable, Equatable {
+    /// How the job ended. Every job ends in exactly one status, so the success, failure and rejection counters
+    /// of `/metrics` partition the `jobs` table.
+    public enum Status: String, Sendable, CaseIterable {
+        /// Generated to a normal end; `finishReason` says `stop` or `length`.
+        case completed
+        /// Rejected at admission: costs more blocks than the whole capacity (HTTP 400).
+        case tooLarge = "too_large"
+        /// Rejected at admission: the lot was full (HTTP 429).
+        case queueFull = "queue_full"
+        /// Pushed out of a full lot by a higher-priority arrival (HTTP 429).
+        case evicted
+        /// Waited longer than its queue timeout (HTTP 503).
+        case queueTimeout = "queue_timeout"
+        /// The client went away or asked to stop.
+        case cancelled
+        /// The server shut down before the job finished.
+        case shutdown
+        /// The engine failed.
+        case engineError = "engine_error"
+
+        /// Refused by admission control (counted in `valet_admission_rejections_total`).
+        public var isRejection: Bool { self == .tooLarge || self == .queueFull || self == .evicted }
+        /// Ended without a normal finish after admission was not refused (`valet_request_failures_total`).
+        public var isFailure: Bool { self != .completed && !isRejection }
+    }
+
+    /// The id the client received (`chatcmpl-…`); primary key.
+    public var id: String
+    public var model: String
+    /// `low`, `normal`, `high` or `critical`.
+    public var priority: String
+    public var status: Status
+    /// `stop` or `length` for completed jobs, nil otherwise.
+    public var finishReason: String?
+    public var promptTokens: Int
+    public var completionTokens: Int
+    public var costBlocks: Int
+    public var enqueuedAt: Double
+    public var admittedAt: Double?
+    public var firstTokenAt: Double?
+    public var finishedAt: Double
+    /// A short human-readable message for failed or rejected jobs.
+    public var error: String?
+
+    public init(
+        id: String, model: String, priority: String, status: Status, finishReason: String? = nil,
+        promptTokens: Int, completionTokens: Int, costBlocks: Int,
+        enqueuedAt: Double, admittedAt: Double? = nil, firstTokenAt: Double? = nil, finishedAt: Double,
+        error: String? = nil
+    ) {
+        self.id = id
+        self.model = model
+        self.priority = priority
+        self.status = status
+        self.finishReason = finishReason
+        self.promptTokens = promptTokens
+        self.completionTokens = completionTokens
+        self.costBlocks = costBlocks
+        self.enqueuedAt = enqueuedAt
+        self.admittedAt = admittedAt
+        self.firstTokenAt = firstTokenAt
+        self.finishedAt = finishedAt
+        self.error = error
+    }
+}
+
+extension JobRecord.Status: Codable {}
+
+/// JSON shape of `GET /v1/jobs/{id}`: snake_case keys matching the `jobs` columns; absent values are `null`.
+extension JobRecord: Codable {
+    enum CodingKeys: String, CodingKey {
+        case id, model, priority, status, error
+        case finishReason = "finish_reason"
+        case promptTokens = "prompt_tokens"
+        case completionTokens = "completion_tokens"
+        case costBlocks = "cost_blocks"
+        case enqueuedAt = "enqueued_at"
+        case admittedAt = "admitted_at"
+        case firstTokenAt = "first_token_at"
+        case finishedAt = "finished_at"
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(model, forKey: .model)
+        try c.encode(priority, forKey: .priority)
+        try c.encode(status, forKey: .status)
+        try c.encode(finishReason, forKey: .finishReason)
+        try c.encode(promptTokens, forKey: .promptTokens)
+        try c.encode(completionTokens, forKey: .completionTokens)
+        try c.encode(costBlocks, forKey: .costBlocks)
+        try c.encode(enqueuedAt, forKey: .enqueuedAt)
+        try c.encode(admittedAt, forKey: .admittedAt)
+        try c.encode(firstTokenAt, forKey: .firstTokenAt)
+        try c.encode(finishedAt, forKey: .finishedAt)
+        try c.encode(error, forKey: .error)
+    }
+
+    /// Whether `id` could be a job id at all (letters, digits, `-`, `_`, `.`; 1–128 characters). Lets a route
+    /// answer 404 for a malformed id without a database lookup.
+    public static func isPlausibleID(_ id: String) -> Bool {
+        guard !id.isEmpty, id.utf8.count <= 128 else { return false }
+        return id.utf8.allSatisfy { byte in
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."):
+                true
+            default:
+                false
+            }
+        }
+    }
+}

@@ -1,0 +1,26 @@
+// One row of `queue_samples`: the scheduler's load at an instant.
+
+public struct QueueSample: Sendable, Equatable {
+    /// Unix seconds.
+    public var time: Double
+    public var queued: Int
+    public var running: Int
+    public var usedBlocks: Int
+    public var totalBlocks: Int
+
+    public init(time: Double, queued: Int, running: Int, usedBlocks: Int, totalBlocks: Int) {
+        self.time = time
+        self.queued = queued
+        self.running = running
+        self.usedBlocks = usedBlocks
+        self.totalBlocks = totalBlocks
+    }
+}
+
+extension QueueSample: Codable {
+    enum CodingKeys: String, CodingKey {
+        case time, queued, running
+        case usedBlocks = "used_blocks"
+        case totalBlocks = "total_blocks"
+    }
+}

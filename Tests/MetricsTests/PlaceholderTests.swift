@@ -1,3 +1,0 @@
-import Testing
-@testable import ValetMetrics
-@Test func placeholder() { #expect(Bool(true)) }

@@ -1,0 +1,63 @@
+// JSON shapes for `/v1/metrics` and `/v1/jobs/{id}`: the promised field names, nulls, id validation.
+import Foundation
+import Testing
+@testable import ValetMetrics
+
+@Suite("JSON reports")
+struct ReportTests {
+    private func object(_ value: some Encodable) throws -> [String: Any] {
+        let data = try JSONEncoder().encode(value)
+        return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+    }
+
+    @Test func v1MetricsCarriesThePromisedFields() throws {
+        var totals = JobTotals()
+        totals.jobs = 3
+        totals.byStatus = ["completed": 2, "queue_full": 1]
+        let report = V1MetricsReport(
+            activeWorkers: 2, waitingByPriority: [1, 0, 3, 0], availableCapacity: 40, totalCapacity: 64, batchSize: 2,
+            totals: totals, recorderDroppedTotal: 0, windowSeconds: 300,
+            history: [QueueSample(time: 1.5, queued: 4, running: 2, usedBlocks: 24, totalBlocks: 64)])
+        let json = try object(report)
+        #expect(json["scheduler_type"] as? String == "parking_lot")
+        #expect(json["active_workers"] as? Int == 2)
+        #expect(json["queued_tasks"] as? Int == 4)
+        #expect(json["available_capacity"] as? Int == 40)
+        #expect(json["total_capacity"] as? Int == 64)
+        #expect(json["batch_size"] as? Int == 2)
+        #expect(json["queued_by_priority"] as? [String: Int] == ["low": 1, "normal": 0, "high": 3, "critical": 0])
+        let t = try #require(json["totals"] as? [String: Any])
+        #expect(t["jobs"] as? Int == 3)
+        #expect(t["by_status"] as? [String: Int] == ["completed": 2, "queue_full": 1])
+        let history = try #require(json["history"] as? [[String: Any]])
+        #expect(history.first?["used_blocks"] as? Int == 24)
+        #expect(V1MetricsReport.window(fromQuery: nil) == 300)
+        #expect(V1MetricsReport.window(fromQuery: "60") == 60)
+        #expect(V1MetricsReport.window(fromQuery: "-5") == 300)
+        #expect(V1MetricsReport.window(fromQuery: "abc") == 300)
+    }
+
+    @Test func jobRecordJSONHasEveryColumnAndRoundTrips() throws {
+        let record = JobRecord(
+            id: "chatcmpl-9", model: "m", priority: "high", status: .queueTimeout, promptTokens: 5,
+            completionTokens: 0, costBlocks: 1, enqueuedAt: 10, finishedAt: 15, error: "waited 5 s")
+        let json = try object(record)
+        #expect(Set(json.keys) == [
+            "id", "model", "priority", "status", "finish_reason", "prompt_tokens", "completion_tokens", "cost_blocks",
+            "enqueued_at", "admitted_at", "first_token_at", "finished_at", "error",
+        ])
+        #expect(json["status"] as? String == "queue_timeout")
+        #expect(json["admitted_at"] is NSNull)
+        let decoded = try JSONDecoder().decode(JobRecord.self, from: JSONEncoder().encode(record))
+        #expect(decoded == record)
+    }
+
+    @Test func plausibleIDs() {
+        #expect(JobRecord.isPlausibleID("chatcmpl-abc123"))
+        #expect(JobRecord.isPlausibleID("cmpl_X.9"))
+        #expect(!JobRecord.isPlausibleID(""))
+        #expect(!JobRecord.isPlausibleID("../../etc/passwd"))
+        #expect(!JobRecord.isPlausibleID("a b"))
+        #expect(!JobRecord.isPlausibleID(String(repeating: "a", count: 129)))
+    }
+}
