@@ -47,9 +47,22 @@ let package = Package(
             plugins: [benchmarkPlugin]
         ),
         .executableTarget(
-            name: "MetricsBenchmarks",
+            name: "ExpositionBenchmarks",
             dependencies: [benchmark, .product(name: "ValetMetrics", package: "Valet")],
-            path: "Benchmarks/MetricsBenchmarks",
+            path: "Benchmarks/ExpositionBenchmarks",
+            plugins: [benchmarkPlugin]
+        ),
+        // The service's request decoder, compiled from the very files `valet` uses (symlinks into
+        // Sources/Service/API) because an executable target can't be a dependency of another package.
+        .target(
+            name: "ServiceAPI",
+            dependencies: [.product(name: "Inference", package: "Valet")],
+            path: "Sources/ServiceAPI"
+        ),
+        .executableTarget(
+            name: "APIBenchmarks",
+            dependencies: [benchmark, "ServiceAPI"],
+            path: "Benchmarks/APIBenchmarks",
             plugins: [benchmarkPlugin]
         ),
     ],

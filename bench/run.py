@@ -109,7 +109,7 @@ def free_port() -> int:
 
 
 def run_cmd(cmd: list[str], timeout: float = 900, env: dict | None = None, cwd: Path | None = None):
-    """Runs cmd, returns (returncode, stdout, stderr, peak RSS in MiB of the child)."""
+    """Runs cmd, returns (returncode, stdout, stderr, None); see run_measured for peak RSS."""
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=env, cwd=cwd)
     try:
@@ -118,8 +118,6 @@ def run_cmd(cmd: list[str], timeout: float = 900, env: dict | None = None, cwd: 
         proc.kill()
         out, err = proc.communicate()
         return -9, out, err + "\n(timeout)", None
-    # Popen already reaped the child; RUSAGE_CHILDREN's max RSS is the max over all children, so read the
-    # child's own figure through /proc when possible and fall back to the running max otherwise.
     return proc.returncode, out, err, None
 
 
@@ -543,13 +541,18 @@ def part_recorder(ctx: Ctx) -> dict:
 
 # ---------------------------------------------------------------------------------------------- Benchmarks/
 
+# The timing executables build in their own scratch directory: package-benchmark's plugin builds the same
+# package with different parameters, and sharing .build made each of the two rebuild everything the other built.
+TOOLS_BUILD = BENCH_PKG / ".build-tools"
+
+
 def bench_pkg_build(ctx: Ctx, product: str) -> Path:
-    exe = BENCH_PKG / ".build" / "release" / product
+    exe = TOOLS_BUILD / "release" / product
     if ctx.args.no_build and exe.exists():
         return exe
     log(f"building {product} (Benchmarks/, release)")
     rc, out, err, _ = run_cmd(["swift", "build", "-c", "release", "--package-path", str(BENCH_PKG),
-                               "--product", product], timeout=3600)
+                               "--scratch-path", str(TOOLS_BUILD), "--product", product], timeout=3600)
     if rc != 0:
         raise RuntimeError(f"building {product} failed:\n{(out + err)[-3000:]}")
     return exe
@@ -681,6 +684,11 @@ def part_micro(ctx: Ctx) -> dict:
     files = list(outdir.glob("*.jmh.json"))
     if rc != 0 or not files:
         raise RuntimeError(f"package-benchmark failed ({rc}):\n{(out + err)[-3000:]}")
+    return {"benchmarks": parse_jmh(files)}
+
+
+def parse_jmh(files: list[Path]) -> dict:
+    """Wall-clock percentiles per benchmark from package-benchmark's JMH export."""
     rows = {}
     for f in files:
         for b in json.loads(f.read_text()):
@@ -700,7 +708,7 @@ def part_micro(ctx: Ctx) -> dict:
                     break
             if not wall:
                 continue
-            row = dict(wall)
+            row = dict(wall, target=b["benchmark"].split(".")[2] if b["benchmark"].count(".") >= 3 else "")
             mb = re.search(r"bytes=(\d+)", name)
             if mb:
                 row["mb_s"] = int(mb.group(1)) / (row["p50_ns"] / 1e9) / 1e6
@@ -708,7 +716,7 @@ def part_micro(ctx: Ctx) -> dict:
             if fl:
                 row["gflop_s"] = int(fl.group(1)) / row["p50_ns"]
             rows[name] = row
-    return {"benchmarks": dict(sorted(rows.items()))}
+    return dict(sorted(rows.items()))
 
 
 PARTS = {
@@ -942,14 +950,17 @@ def render_locks(lk: dict) -> list[str]:
 def render_micro(mi: dict) -> list[str]:
     L = ["ordo-one/package-benchmark 1.38.1 (`Benchmarks/`, `swift package benchmark`); wall clock per "
          "iteration, p50 (p0–p99).\n",
-         "| benchmark | p50 | p0 | p99 | throughput |", "|---|---|---|---|---|"]
-    for name, r in mi["benchmarks"].items():
+         "| target | benchmark | p50 | p0 | p99 | throughput |", "|---|---|---|---|---|---|"]
+    for name, r in sorted(mi["benchmarks"].items(), key=lambda kv: (kv[1].get("target", ""), kv[0])):
+        # package-benchmark turns spaces into underscores; the (bytes=…)/(flops=…) markers feed the last column.
+        label = re.sub(r"\s*\((?:bytes|flops)=\d+\)", "", name.replace("_", " ")).strip()
+        label = re.sub(r"\b(Q\d) (\d|K)\b", r"\1_\2", label)
         thr = ""
         if "mb_s" in r:
             thr = f"{r['mb_s']:.1f} MB/s"
         elif "gflop_s" in r:
             thr = f"{r['gflop_s']:.2f} GOP/s"
-        L.append(f"| {name} | {_ns(r['p50_ns'])} | {_ns(r['p0_ns'])} | {_ns(r['p99_ns'])} | {thr} |")
+        L.append(f"| {r.get('target', '')} | {label} | {_ns(r['p50_ns'])} | {_ns(r['p0_ns'])} | {_ns(r['p99_ns'])} | {thr} |")
     return L
 
 

@@ -1,5 +1,5 @@
 // package-benchmark micro-benchmarks of the quantized kernels on the default model's real weights: activation
-// quantization, a Q4_1 × Q8 dot product, Q4_1 matvec / matmul and the Q8_0 output projection (one thread).
+// quantization, a Q4_1 × quantized-activation dot product, Q4_1 matvec / matmul and the Q8_0 output projection (one thread).
 import Benchmark
 import CKernels
 import Foundation
@@ -31,7 +31,7 @@ struct Weights: @unchecked Sendable {
 final class Columns: @unchecked Sendable {
     let width: Int
     let floats: UnsafeMutablePointer<Float>
-    let blocks: UnsafeMutablePointer<valet_q8>
+    let blocks: UnsafeMutablePointer<valet_q16>
     static let count = 8
 
     init(width: Int) {
@@ -44,7 +44,7 @@ final class Columns: @unchecked Sendable {
             floats[i] = Float(Int32(bitPattern: state >> 8) - (1 << 23)) / Float(1 << 23)
         }
         for c in 0..<Self.count {
-            valet_quantize_q8(floats + c * width, blocks + c * (width / 32), Int32(width))
+            valet_quantize_q16(floats + c * width, blocks + c * (width / 32), Int32(width))
         }
     }
 }
@@ -74,7 +74,7 @@ func configureDefaults() {
 /// One kernel call: rows [0, rows) of `w` times `cols` columns.
 @inline(__always)
 func matmul(_ w: Weights, rows: Int, _ x: Columns, cols: Int, _ out: UnsafeMutablePointer<Float>) {
-    let handled = valet_matmul_q8(w.type, w.base, w.rowBytes, w.blocksPerRow, 0, Int32(rows),
+    let handled = valet_matmul_q16(w.type, w.base, w.rowBytes, w.blocksPerRow, 0, Int32(rows),
                                   x.blocks, w.blocksPerRow, Int32(cols), out, Int32(w.rows))
     precondition(handled != 0, "no kernel for GGML type \(w.type)")
 }
@@ -93,15 +93,15 @@ let benchmarks: @Sendable () -> Void = {
     let x576 = Columns(width: 576)
     let x1536 = Columns(width: 1536)
     let out = UnsafeMutablePointer<Float>.allocate(capacity: output.rows * Columns.count)
-    let q8 = UnsafeMutablePointer<valet_q8>.allocate(capacity: 576 / 32)
+    let q16 = UnsafeMutablePointer<valet_q16>.allocate(capacity: 576 / 32)
 
-    Benchmark("quantize activations to Q8, 576 floats") { benchmark in
+    Benchmark("quantize activations to 16-bit blocks, 576 floats") { benchmark in
         for _ in benchmark.scaledIterations {
-            valet_quantize_q8(x576.floats, q8, 576)
-            blackHole(q8.pointee.d)
+            valet_quantize_q16(x576.floats, q16, 576)
+            blackHole(q16.pointee.d)
         }
     }
-    Benchmark("dot Q4_1 x Q8, 1536 values (flops=\(2 * 1536))") { benchmark in
+    Benchmark("dot Q4_1 x Q16, 1536 values (flops=\(2 * 1536))") { benchmark in
         for _ in benchmark.scaledIterations {
             matmul(down, rows: 1, x1536, cols: 1, out)
             blackHole(out.pointee)
@@ -109,7 +109,7 @@ let benchmarks: @Sendable () -> Void = {
     }
     for cols in [1, 8] {
         let flops = 2 * up.rows * up.rowLength * cols
-        Benchmark("matmul Q4_1 ffn_up \(up.rows)x\(up.rowLength) x \(cols) col (flops=\(flops))") { benchmark in
+        Benchmark("matmul Q4_1 FFN up-projection \(up.rows)x\(up.rowLength) x \(cols) col (flops=\(flops))") { benchmark in
             for _ in benchmark.scaledIterations {
                 matmul(up, rows: up.rows, x576, cols: cols, out)
                 blackHole(out.pointee)
@@ -118,7 +118,7 @@ let benchmarks: @Sendable () -> Void = {
     }
     for cols in [1, 8] {
         let flops = 2 * output.rows * output.rowLength * cols
-        Benchmark("matmul Q8_0 output \(output.rows)x\(output.rowLength) x \(cols) col (flops=\(flops))") {
+        Benchmark("matmul Q8_0 output projection \(output.rows)x\(output.rowLength) x \(cols) col (flops=\(flops))") {
             benchmark in
             for _ in benchmark.scaledIterations {
                 matmul(output, rows: output.rows, x576, cols: cols, out)
