@@ -316,101 +316,103 @@ class Ctx:
 _NUM = r"([0-9]+(?:\.[0-9]+)?)"
 
 
-def parse_valet_bench(text: str) -> list[dict]:
-    """Rows from `valet bench` output. Accepts JSON (one document or JSON lines) or a llama-bench style table
-    whose rows name the test (pp512 / tg128) and give `t/s` as `median ± spread`."""
+def parse_valet_bench(text: str) -> dict:
+    """`valet bench` prints a llama-bench style markdown table — `| model | size | threads | test | t/s (median) |
+    min – max |`, tests named `pp512`, `tg128` and `tg128 ×8 aggregate` — then a `peak RSS … (limit: … = X MiB)`
+    line. Returns {"rows": [{test, kind, tokens, batch, tok_s, min, max}], "peak_rss_mib", "rss_limit_mib"}."""
     rows: list[dict] = []
-    stripped = text.strip()
-    docs: list = []
-    if stripped.startswith("{") or stripped.startswith("["):
-        try:
-            docs = [json.loads(stripped)]
-        except ValueError:
-            docs = []
-            for line in stripped.splitlines():
-                try:
-                    docs.append(json.loads(line))
-                except ValueError:
-                    pass
-    for d in docs:
-        items = d if isinstance(d, list) else d.get("results", [d]) if isinstance(d, dict) else []
-        for it in items:
-            if isinstance(it, dict) and "test" in it:
-                rows.append(it)
-    if rows:
-        return rows
+    header: list[str] | None = None
+    out: dict = {"rows": rows, "peak_rss_mib": None, "rss_limit_mib": None}
     for line in text.splitlines():
-        m = re.search(r"\b(pp|tg)(\d+)\b", line)
-        if not m:
+        line = line.strip()
+        m = re.match(r"peak RSS\s+" + _NUM + r"\s*MiB", line)
+        if m:
+            out["peak_rss_mib"] = float(m.group(1))
+            lim = re.search(r"=\s*" + _NUM + r"\s*MiB\)?\s*$", line)
+            if lim:
+                out["rss_limit_mib"] = float(lim.group(1))
             continue
-        nums = re.search(_NUM + r"\s*(?:±|\+/-)\s*" + _NUM, line)
-        row = {"test": m.group(0), "kind": m.group(1), "tokens": int(m.group(2)), "line": line.strip()}
-        if nums:
-            row["tok_s"] = float(nums.group(1))
-            row["spread"] = float(nums.group(2))
-        else:
-            tail = re.findall(_NUM, line[m.end():])
-            if tail:
-                row["tok_s"] = float(tail[-1])
-        b = re.search(r"(?:batch|\bB\b|x)\s*[=:]?\s*(\d+)", line[:m.start()] + " " + line[m.end():])
-        if b:
-            row["batch"] = int(b.group(1))
-        agg_m = re.search(r"aggregate[^0-9]*" + _NUM, line, re.I)
-        if agg_m:
-            row["aggregate_tok_s"] = float(agg_m.group(1))
-        rows.append(row)
-    return rows
+        if not line.startswith("|"):
+            continue
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if any(c.lower() == "test" for c in cells):
+            header = [c.lower() for c in cells]
+            continue
+        if header is None or len(cells) != len(header) or set(cells[0]) <= set("-: "):
+            continue
+        row = dict(zip(header, cells))
+        test = row.get("test", "")
+        tm = re.match(r"(pp|tg)(\d+)", test)
+        if not tm:
+            continue
+        bm = re.search(r"[×x]\s*(\d+)", test[tm.end():])
+        rate_key = next((k for k in header if k.startswith("t/s")), None)
+        entry = {"test": test, "kind": tm.group(1), "tokens": int(tm.group(2)),
+                 "batch": int(bm.group(1)) if bm else 1,
+                 "tok_s": float(re.findall(_NUM, row[rate_key])[0]) if rate_key and re.findall(_NUM, row[rate_key]) else None}
+        spread = row.get("min – max") or row.get("min - max") or ""
+        nums = re.findall(_NUM, spread)
+        if len(nums) == 2:
+            entry["min"], entry["max"] = float(nums[0]), float(nums[1])
+        rows.append(entry)
+    return out
 
 
 def part_engine(ctx: Ctx) -> dict:
     p = ctx.p
     pp, tg = p["pp"], p["tg"]
     threads = (1, 2)
-    samples: dict = {t: {"pp": [], "tg": [], "rss": []} for t in threads}
+    samples: dict = {t: {"pp": [], "tg": [], "rss": [], "rss_self": []} for t in threads}
     raw: list[str] = []
+    rss_limit = None
+
+    def bench(args: list[str]) -> dict:
+        nonlocal rss_limit
+        cmd = [ctx.valet, "bench", "--model", ctx.model, *args]
+        rc, out, err, rss = run_measured(cmd, timeout=900)
+        raw.append(f"$ valet {' '.join(cmd[2:])}\n{out}")
+        if rc != 0:
+            raise RuntimeError(f"valet bench failed ({rc}): {(err or out)[-1000:]}")
+        parsed = parse_valet_bench(out)
+        if not parsed["rows"]:
+            raise RuntimeError(f"could not read valet bench output:\n{out[-1000:]}")
+        parsed["rss_wait4_mib"] = rss
+        rss_limit = parsed["rss_limit_mib"] or rss_limit
+        return parsed
+
     for r in range(p["engine_rounds"]):
         for t in threads:  # interleaved: 1, 2, 1, 2, …
-            cmd = [ctx.valet, "bench", "--model", ctx.model, "--threads", str(t), "-p", str(pp), "-n", str(tg),
-                   "--repetitions", str(p["engine_reps"])]
-            rc, out, err, rss = run_measured(cmd, timeout=600)
-            raw.append(f"$ {' '.join(cmd[1:])}\n{out}{err[-500:] if rc else ''}")
-            if rc != 0:
-                raise RuntimeError(f"valet bench failed ({rc}): {err[-1000:]}")
-            for row in parse_valet_bench(out):
-                kind = row.get("kind") or row.get("test", "")[:2]
-                val = row.get("tok_s") or row.get("t/s") or row.get("tokens_per_second")
-                if kind in ("pp", "tg") and val and not row.get("batch", 1) > 1:
-                    samples[t][kind].append(float(val))
-            samples[t]["rss"].append(rss)
-            log(f"engine t={t} round {r + 1}: pp {samples[t]['pp'][-1:]} tg {samples[t]['tg'][-1:]} rss {rss:.0f} MiB")
+            res = bench(["--threads", str(t), "-p", str(pp), "-n", str(tg), "--repetitions", str(p["engine_reps"])])
+            for row in res["rows"]:
+                if row["batch"] == 1 and row["tok_s"] is not None:
+                    samples[t][row["kind"]].append(row["tok_s"])
+            samples[t]["rss"].append(res["rss_wait4_mib"])
+            samples[t]["rss_self"].append(res["peak_rss_mib"])
+            log(f"engine t={t} round {r + 1}: pp{pp} {samples[t]['pp'][-1:]} tg{tg} {samples[t]['tg'][-1:]} "
+                f"peak RSS {res['rss_wait4_mib']:.0f} MiB")
     batch: dict = {b: [] for b in p["batches"]}
     batch_rss: list[float] = []
+    batch_limit: list[float] = []
     for r in range(p["batch_rounds"]):
         for b in p["batches"]:
-            cmd = [ctx.valet, "bench", "--model", ctx.model, "--threads", "2", "-p", "0", "-n", str(tg),
-                   "--batch", str(b), "--repetitions", "1"]
-            rc, out, err, rss = run_measured(cmd, timeout=600)
-            raw.append(f"$ {' '.join(cmd[1:])}\n{out}{err[-500:] if rc else ''}")
-            if rc != 0:
-                raise RuntimeError(f"valet bench --batch failed ({rc}): {err[-1000:]}")
-            val = None
-            for row in parse_valet_bench(out):
-                if row.get("kind", row.get("test", "")[:2]) == "tg":
-                    val = row.get("aggregate_tok_s") or row.get("tok_s") or val
+            res = bench(["--threads", "2", "-p", "0", "-n", str(tg), "--batch", str(b), "--repetitions", "1"])
+            val = next((row["tok_s"] for row in res["rows"] if row["kind"] == "tg" and row["batch"] == b), None)
             batch[b].append(val)
-            batch_rss.append(rss)
-            log(f"engine batch {b} round {r + 1}: {val} tok/s aggregate")
-    model_mb = os.path.getsize(ctx.model) / 2**20
-    res = {
+            batch_rss.append(res["rss_wait4_mib"])
+            if res["rss_limit_mib"]:
+                batch_limit.append(res["rss_limit_mib"])
+            log(f"engine batch {b} round {r + 1}: {val} tok/s aggregate, peak RSS {res['rss_wait4_mib']:.0f} MiB")
+    return {
         "pp_tokens": pp, "tg_tokens": tg,
-        "threads": {t: {"pp": agg(s["pp"]), "tg": agg(s["tg"]), "peak_rss_mb": agg(s["rss"])}
-                    for t, s in samples.items()},
+        "threads": {t: {"pp": agg(s["pp"]), "tg": agg(s["tg"]), "peak_rss_mb": agg(s["rss"]),
+                        "peak_rss_self_mb": agg(s["rss_self"])} for t, s in samples.items()},
+        "rss_limit_mib": rss_limit,
         "batch": {b: agg(v) for b, v in batch.items()},
         "batch_peak_rss_mb": agg(batch_rss),
-        "model_mb": model_mb,
+        "batch_rss_limit_mib": max(batch_limit) if batch_limit else None,
+        "model_mb": os.path.getsize(ctx.model) / 2**20,
         "raw": raw,
     }
-    return res
 
 
 # ---------------------------------------------------------------------------------------------- server
@@ -796,6 +798,11 @@ def headline(doc: dict) -> list[tuple]:
                 ok = te["tg"]["median"] >= LLAMA_CPP["tg128"][t]
                 h.append((f"tg128, {t} thread{'s' if t > 1 else ''}", fmt(te["tg"], 0, " tok/s"),
                           f"≥ 1.0 × llama.cpp {LLAMA_CPP['tg128'][t]}", verdict(ok)))
+        t2 = _get(e["threads"], 2)
+        if t2 and t2["peak_rss_mb"] and e.get("rss_limit_mib"):
+            h.append(("peak RSS, pp/tg runs", fmt(t2["peak_rss_mb"], 0, " MiB"),
+                      f"≤ model + KV + 64 MiB = {e['rss_limit_mib']:.0f} MiB",
+                      verdict(t2["peak_rss_mb"]["max"] <= e["rss_limit_mib"])))
         b1, b8 = _get(e["batch"], 1), _get(e["batch"], 8)
         if b1 and b8:
             x = b8["median"] / b1["median"]
@@ -863,8 +870,11 @@ def render_engine(e: dict) -> list[str]:
     for b, a in e["batch"].items():
         x = f"{a['median'] / b1['median']:.2f}×" if a and b1 else "—"
         L.append(f"| {b} | {fmt(a, 1)} | {x} |")
-    L.append(f"\nPeak RSS (batch runs): {fmt(e['batch_peak_rss_mb'], 0, ' MiB')}; model file "
-             f"{e['model_mb']:.0f} MiB; llama.cpp's server: {LLAMA_CPP['rss_mb']} MB.")
+    lim = e.get("rss_limit_mib")
+    L.append(f"\nPeak RSS (the process's own maximum, from wait4): {fmt(e['batch_peak_rss_mb'], 0, ' MiB')} in the "
+             f"batch runs (KV cache for 16 sequences, limit {e.get('batch_rss_limit_mib') or 0:.0f} MiB); "
+             f"model file {e['model_mb']:.0f} MiB; issue 2's bound for the pp/tg runs is model + KV cache + 64 MiB"
+             f"{f' = {lim:.0f} MiB' if lim else ''}. llama.cpp's server: {LLAMA_CPP['rss_mb']} MB.")
     return L
 
 
