@@ -9,9 +9,9 @@ Parts (issue 7):
   engine    `valet bench`: pp/tg tok/s at 1 and 2 threads, aggregate tg at batch 1/4/8/16, peak RSS
   server    loopback load at concurrency 1/4/16/32 (mixed prompt lengths), trivial request rate
   sched     16 clients, one in five high priority: --scheduler fifo vs parking-lot, interleaved
-  recorder  serving throughput with the recorder on vs off, interleaved
-  metrics   recorder job rows/s, /metrics scrape latency with 1M rows in `jobs`
   locks     lock suite (Benchmarks/, custom timing executable)
+  metrics   recorder job rows/s, /metrics scrape latency with 1M rows in `jobs`
+  recorder  serving throughput with the recorder on vs off, interleaved
   micro     package-benchmark micro-benchmarks (Benchmarks/): kernels, tokenizer, render, JSON decoding
 """
 from __future__ import annotations
@@ -40,7 +40,7 @@ import loadgen  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_PKG = ROOT / "Benchmarks"
-ALL_PARTS = ("engine", "server", "sched", "recorder", "metrics", "locks", "micro")
+ALL_PARTS = ("engine", "server", "sched", "locks", "metrics", "recorder", "micro")
 
 # llama.cpp at commit 0c1e570 on this machine kind, default model (issue 2 and field-notes.md).
 LLAMA_CPP = {
@@ -84,6 +84,10 @@ SCHED_SERVER_ARGS = ["--kv-cache-tokens", "1024"]
 
 def log(msg: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def _f(v: float | None, digits: int = 0) -> str:
+    return "—" if v is None else f"{v:.{digits}f}"
 
 
 def agg(values: list[float | None]) -> dict | None:
@@ -305,7 +309,7 @@ class Ctx:
         self.mode = "quick" if args.quick else "full"
         self.p = MODES[self.mode]
         self.valet = str(Path(args.valet).resolve())
-        self.model = str(Path(args.model).resolve())
+        self.model = str(Path(args.model).absolute())
         self.tmp = Path(tempfile.mkdtemp(prefix="valet-bench-"))
         self.results: dict = {}
         self.notes: list[str] = []
@@ -428,7 +432,7 @@ def part_server(ctx: Ctx) -> dict:
                 s = load(ctx, srv.url, concurrency=c, duration=p["load_duration"], warmup=p["load_warmup"])
                 per_level[c].append(s)
                 a = s["all"]
-                log(f"server c={c} round {r + 1}: {a['gen_tok_s']:.1f} tok/s, TTFT p95 {a['ttft_p95_ms']} ms, "
+                log(f"server c={c} round {r + 1}: {a['gen_tok_s']:.1f} tok/s, TTFT p95 {_f(a['ttft_p95_ms'])} ms, "
                     f"status {a['status_counts']}")
             s = load(ctx, srv.url, concurrency=8, duration=p["trivial_duration"], warmup=0.5, max_tokens=1,
                      stream=False, fixed_prompt_words=4)
@@ -476,8 +480,8 @@ def part_sched(ctx: Ctx) -> dict:
                 out = load(ctx, servers[name].url, concurrency=16, duration=p["sched_duration"],
                            warmup=p["sched_warmup"], priority_every=5)
                 sides[name].append(out)
-                log(f"sched {name} round {r + 1}: high TTFT p95 {out['high']['ttft_p95_ms']} ms, normal "
-                    f"{out['normal']['ttft_p95_ms']} ms, {out['all']['gen_tok_s']:.1f} tok/s "
+                log(f"sched {name} round {r + 1}: high TTFT p95 {_f(out['high']['ttft_p95_ms'])} ms, normal "
+                    f"{_f(out['normal']['ttft_p95_ms'])} ms, {out['all']['gen_tok_s']:.1f} tok/s "
                     f"{out['all']['status_counts']}")
     finally:
         for s in servers.values():
@@ -765,7 +769,7 @@ def render_md(doc: dict) -> str:
             continue
         part = parts[name]
         title = {"engine": "1. Engine (`valet bench`)", "server": "2. Server under load",
-                 "sched": "3. Schedulers A/B", "recorder": "5b. Recorder on vs off (serving throughput)",
+                 "sched": "3. Schedulers A/B", "recorder": "5. Metrics path: serving with the recorder on vs off",
                  "metrics": "5. Metrics path", "locks": "4. Locks", "micro": "6. Micro-benchmarks"}[name]
         L.append(f"## {title}\n")
         if "error" in part:
