@@ -786,6 +786,18 @@ def render_md(doc: dict) -> str:
     return "\n".join(L) + "\n"
 
 
+def render_readme(doc: dict) -> str:
+    """The README's performance section: the headline figures and the command that reproduces them."""
+    m, c = doc["machine"], doc["commit"]
+    L = ["## Performance", "",
+         f"Measured by `{doc['command']}` on {m['cpu_model']} ({m['cores']} cores), commit `{c['short']}`, "
+         f"{doc['date']}; medians with min–max, llama.cpp (commit 0c1e570) on the same machine kind as the "
+         "reference. Full report: [bench/results/latest.md](bench/results/latest.md).", "",
+         "| figure | Valet | bar / reference |", "|---|---|---|"]
+    L += [f"| {h[0]} | {h[1]} | {h[2]} |" for h in headline(doc)]
+    return "\n".join(L) + "\n"
+
+
 def headline(doc: dict) -> list[tuple]:
     parts, h = doc["parts"], []
     e = parts.get("engine")
@@ -1046,6 +1058,7 @@ def main() -> int:
         (out / f"{args.name}.json").write_text(json.dumps(doc, indent=1, default=str) + "\n")
         (out / f"{args.name}.md").write_text(render_md(json.loads(json.dumps(doc, default=str))))
         log(f"wrote {out / (args.name + '.md')} and .json in {doc['elapsed_s'] / 60:.1f} min")
+        print("\n" + render_readme(json.loads(json.dumps(doc, default=str))))
         if failed:
             log(f"kept {ctx.tmp} (server logs) for the failed part(s): {', '.join(failed)}")
         else:
