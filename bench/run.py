@@ -354,6 +354,9 @@ def parse_valet_bench(text: str) -> dict:
         entry = {"test": test, "kind": tm.group(1), "tokens": int(tm.group(2)),
                  "batch": int(bm.group(1)) if bm else 1,
                  "tok_s": float(re.findall(_NUM, row[rate_key])[0]) if rate_key and re.findall(_NUM, row[rate_key]) else None}
+        cores = row.get("cpu cores used")
+        if cores and re.findall(_NUM, cores):
+            entry["cores_used"] = float(re.findall(_NUM, cores)[0])
         spread = row.get("min – max") or row.get("min - max") or ""
         nums = re.findall(_NUM, spread)
         if len(nums) == 2:
@@ -366,7 +369,7 @@ def part_engine(ctx: Ctx) -> dict:
     p = ctx.p
     pp, tg = p["pp"], p["tg"]
     threads = (1, 2)
-    samples: dict = {t: {"pp": [], "tg": [], "rss": [], "rss_self": []} for t in threads}
+    samples: dict = {t: {"pp": [], "tg": [], "rss": [], "rss_self": [], "cores": []} for t in threads}
     raw: list[str] = []
     rss_limit = None
 
@@ -390,18 +393,23 @@ def part_engine(ctx: Ctx) -> dict:
             for row in res["rows"]:
                 if row["batch"] == 1 and row["tok_s"] is not None:
                     samples[t][row["kind"]].append(row["tok_s"])
+                if row.get("cores_used") is not None:
+                    samples[t]["cores"].append(row["cores_used"])
             samples[t]["rss"].append(res["rss_wait4_mib"])
             samples[t]["rss_self"].append(res["peak_rss_mib"])
             log(f"engine t={t} round {r + 1}: pp{pp} {samples[t]['pp'][-1:]} tg{tg} {samples[t]['tg'][-1:]} "
                 f"peak RSS {res['rss_wait4_mib']:.0f} MiB")
     batch: dict = {b: [] for b in p["batches"]}
+    batch_cores: dict = {b: [] for b in p["batches"]}
     batch_rss: list[float] = []
     batch_limit: list[float] = []
     for r in range(p["batch_rounds"]):
         for b in p["batches"]:
             res = bench(["--threads", "2", "-p", "0", "-n", str(tg), "--batch", str(b), "--repetitions", "1"])
-            val = next((row["tok_s"] for row in res["rows"] if row["kind"] == "tg" and row["batch"] == b), None)
+            row = next((row for row in res["rows"] if row["kind"] == "tg" and row["batch"] == b), {})
+            val = row.get("tok_s")
             batch[b].append(val)
+            batch_cores[b].append(row.get("cores_used"))
             batch_rss.append(res["rss_wait4_mib"])
             if res["rss_limit_mib"]:
                 batch_limit.append(res["rss_limit_mib"])
@@ -409,9 +417,11 @@ def part_engine(ctx: Ctx) -> dict:
     return {
         "pp_tokens": pp, "tg_tokens": tg,
         "threads": {t: {"pp": agg(s["pp"]), "tg": agg(s["tg"]), "peak_rss_mb": agg(s["rss"]),
-                        "peak_rss_self_mb": agg(s["rss_self"])} for t, s in samples.items()},
+                        "peak_rss_self_mb": agg(s["rss_self"]), "cores_used": agg(s["cores"])}
+                    for t, s in samples.items()},
         "rss_limit_mib": rss_limit,
         "batch": {b: agg(v) for b, v in batch.items()},
+        "batch_cores_used": {b: agg(v) for b, v in batch_cores.items()},
         "batch_peak_rss_mb": agg(batch_rss),
         "batch_rss_limit_mib": max(batch_limit) if batch_limit else None,
         "model_mb": os.path.getsize(ctx.model) / 2**20,
@@ -868,8 +878,9 @@ def render_engine(e: dict) -> list[str]:
     pp, tg = e["pp_tokens"], e["tg_tokens"]
     L = [f"`valet bench --model M --threads T -p {pp} -n {tg}`, llama.cpp (commit 0c1e570, same machine kind, "
          "issue 2) beside it.\n",
-         f"| threads | pp{pp} tok/s | llama.cpp pp512 | ratio | tg{tg} tok/s | llama.cpp tg128 | ratio | peak RSS |",
-         "|---|---|---|---|---|---|---|---|"]
+         f"| threads | pp{pp} tok/s | llama.cpp pp512 | ratio | tg{tg} tok/s | llama.cpp tg128 | ratio | peak RSS "
+         "| CPU cores used |",
+         "|---|---|---|---|---|---|---|---|---|"]
     for t in (1, 2):
         te = _get(e["threads"], t)
         if not te:
@@ -877,18 +888,20 @@ def render_engine(e: dict) -> list[str]:
         refp, reft = LLAMA_CPP["pp512"][t], LLAMA_CPP["tg128"][t]
         L.append(f"| {t} | {fmt(te['pp'], 1)} | {refp} | {ratio(te['pp'], refp) if pp == 512 else '—'} | "
                  f"{fmt(te['tg'], 1)} | {reft} | {ratio(te['tg'], reft) if tg == 128 else '—'} | "
-                 f"{fmt(te['peak_rss_mb'], 0, ' MiB')} |")
+                 f"{fmt(te['peak_rss_mb'], 0, ' MiB')} | {fmt(te.get('cores_used'), 2)} |")
     L.append("")
     b1 = _get(e["batch"], 1)
     L.append(f"Aggregate generation at batch B (`--threads 2 -n {tg} --batch B`):\n")
-    L.append("| batch | aggregate tok/s | × batch 1 |")
-    L.append("|---|---|---|")
+    L.append("| batch | aggregate tok/s | × batch 1 | CPU cores used |")
+    L.append("|---|---|---|---|")
     for b, a in e["batch"].items():
         x = f"{a['median'] / b1['median']:.2f}×" if a and b1 else "—"
-        L.append(f"| {b} | {fmt(a, 1)} | {x} |")
+        L.append(f"| {b} | {fmt(a, 1)} | {x} | {fmt(_get(e.get('batch_cores_used', {}), b), 2)} |")
+    L.append("\nCPU cores used is `valet bench`'s own CPU-seconds per wall-second: below the thread count means the "
+             "machine was busy and the figure understates the engine.")
     lim = e.get("rss_limit_mib")
     L.append(f"\nPeak RSS (the process's own maximum, from wait4): {fmt(e['batch_peak_rss_mb'], 0, ' MiB')} in the "
-             f"batch runs (KV cache for 16 sequences, limit {e.get('batch_rss_limit_mib') or 0:.0f} MiB); "
+             f"batch runs (KV cache for the largest batch, limit {e.get('batch_rss_limit_mib') or 0:.0f} MiB); "
              f"model file {e['model_mb']:.0f} MiB; issue 2's bound for the pp/tg runs is model + KV cache + 64 MiB"
              f"{f' = {lim:.0f} MiB' if lim else ''}. llama.cpp's server: {LLAMA_CPP['rss_mb']} MB.")
     return L
