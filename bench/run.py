@@ -1068,10 +1068,12 @@ def main() -> int:
         doc["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
+        doc = json.loads(json.dumps(doc, default=str))
+        doc["headline"] = [dict(zip(("figure", "valet", "bar", "verdict"), h)) for h in headline(doc)]
         (out / f"{args.name}.json").write_text(json.dumps(doc, indent=1, default=str) + "\n")
-        (out / f"{args.name}.md").write_text(render_md(json.loads(json.dumps(doc, default=str))))
+        (out / f"{args.name}.md").write_text(render_md(doc))
         log(f"wrote {out / (args.name + '.md')} and .json in {doc['elapsed_s'] / 60:.1f} min")
-        print("\n" + render_readme(json.loads(json.dumps(doc, default=str))))
+        print("\n" + render_readme(doc))
         if failed:
             log(f"kept {ctx.tmp} (server logs) for the failed part(s): {', '.join(failed)}")
         else:
