@@ -1,0 +1,380 @@
+// The libmicrohttpd daemon: request intake, body limits, routing, queuing responses and streams,
+// and the suspended-connection watchdog. MHD calls back through the global functions at the bottom.
+import CHttpd
+import Foundation
+import Synchronization
+
+public struct HTTPServerConfiguration: Sendable {
+    public var host: String = "127.0.0.1"
+    /// 0 picks a free port; read it back from `HTTPServer.port`.
+    public var port: UInt16 = 8080
+    /// MHD worker threads, each with its own epoll loop; connections never block them.
+    public var threads: Int = 2
+    public var connectionLimit: Int = 1024
+    /// Seconds an idle or slow connection may hold a slot (suspended connections are exempt).
+    public var connectionTimeout: Int = 60
+    /// Request line + headers must fit in MHD's per-connection pool; larger gets 431.
+    public var maxHeaderBytes: Int = 32 * 1024
+    public var maxBodyBytes: Int = 1 << 20
+    public var listenBacklog: Int = 512
+    /// How often suspended connections are checked for a client that left.
+    public var watchdogInterval: Duration = .milliseconds(100)
+
+    public init() {}
+}
+
+public struct HTTPServerError: Error, CustomStringConvertible {
+    public var description: String
+}
+
+/// One finished exchange, for access metrics (never carries the body or headers).
+public struct HTTPExchangeRecord: Sendable {
+    public var handler: String
+    public var method: String
+    public var status: Int
+    public var seconds: Double
+    public var completed: Bool
+}
+
+public final class HTTPServer: @unchecked Sendable {
+    public let configuration: HTTPServerConfiguration
+    let router: Router
+    /// Builds the body for errors the HTTP layer answers itself (404, 405, 413).
+    let errorResponse: @Sendable (_ status: Int, _ message: String) -> HTTPResponse
+    let onExchange: (@Sendable (HTTPExchangeRecord) -> Void)?
+
+    // Set in start() and cleared in stop(), both called from one controlling thread.
+    private var daemon: OpaquePointer?
+    private var boundPort: UInt16 = 0
+    private let live = Mutex<[ObjectIdentifier: Exchange]>([:])
+    private let running = Atomic<Bool>(false)
+    private var watchdog: Thread?
+    private let watchdogDone = DispatchSemaphore(value: 0)
+
+    public init(configuration: HTTPServerConfiguration, router: Router,
+                errorResponse: @escaping @Sendable (Int, String) -> HTTPResponse = HTTPServer.plainError,
+                onExchange: (@Sendable (HTTPExchangeRecord) -> Void)? = nil) {
+        self.configuration = configuration
+        self.router = router
+        self.errorResponse = errorResponse
+        self.onExchange = onExchange
+    }
+
+    public static let plainError: @Sendable (Int, String) -> HTTPResponse = { status, message in
+        HTTPResponse.text(status, message + "\n")
+    }
+
+    public var port: UInt16 { boundPort }
+
+    /// Connections currently open (requests not yet completed).
+    public var openExchanges: Int { live.withLock { $0.count } }
+
+    public func start() throws {
+        var flags = MHD_USE_EPOLL_INTERNAL_THREAD.rawValue | MHD_ALLOW_SUSPEND_RESUME.rawValue | MHD_USE_ITC.rawValue
+        let address = try SocketAddress(host: configuration.host, port: configuration.port)
+        if address.isIPv6 { flags |= MHD_USE_IPv6.rawValue }
+        let context = Unmanaged.passUnretained(self).toOpaque()
+        let started: OpaquePointer? = address.withSockaddr { sockaddr in
+            valet_mhd_start(
+                UInt32(flags), configuration.port, sockaddr,
+                valetAccessHandler, context,
+                valetRequestCompleted, context,
+                UInt32(configuration.connectionLimit), UInt32(configuration.connectionTimeout),
+                configuration.maxHeaderBytes, UInt32(max(1, configuration.threads)),
+                UInt32(configuration.listenBacklog))
+        }
+        guard let started else {
+            throw HTTPServerError(description: "cannot listen on \(configuration.host):\(configuration.port) (address in use or not available)")
+        }
+        daemon = started
+        boundPort = valet_mhd_bound_port(started)
+        running.store(true, ordering: .sequentiallyConsistent)
+        let thread = Thread { [self] in watchdogLoop() }
+        thread.name = "valet-http-watchdog"
+        thread.start()
+        watchdog = thread
+    }
+
+    /// Stop accepting new connections; open ones carry on.
+    public func quiesce() {
+        guard let daemon else { return }
+        let fd = MHD_quiesce_daemon(daemon)
+        if fd >= 0 { close(fd) }
+    }
+
+    /// Resume every parked connection as gone, then stop the daemon. Call after streams had their grace.
+    public func stop() {
+        guard let daemon else { return }
+        if running.exchange(false, ordering: .sequentiallyConsistent) {
+            watchdogDone.wait()
+        }
+        for exchange in live.withLock({ Array($0.values) }) { exchange.markPeerGone() }
+        // Resumes are handled asynchronously by MHD's threads; give them a moment to run before teardown.
+        var waited = 0
+        while openExchanges > 0 && waited < 50 {
+            usleep(10_000)
+            waited += 1
+        }
+        MHD_stop_daemon(daemon)
+        self.daemon = nil
+    }
+
+    // MARK: watchdog
+
+    private func watchdogLoop() {
+        let interval = configuration.watchdogInterval
+        let micros = UInt32(interval.components.seconds * 1_000_000 + interval.components.attoseconds / 1_000_000_000_000)
+        while running.load(ordering: .sequentiallyConsistent) {
+            usleep(micros)
+            checkSuspended()
+        }
+        watchdogDone.signal()
+    }
+
+    /// A suspended connection is invisible to MHD's own I/O, so a client that leaves while its job is
+    /// queued or between tokens would go unnoticed; poll those sockets for a closed peer.
+    func checkSuspended() {
+        let candidates = live.withLock { map in
+            map.values.filter { $0.fd >= 0 && $0.suspendedFor != nil }
+        }
+        guard !candidates.isEmpty else { return }
+        var fds = candidates.map { pollfd(fd: $0.fd, events: Int16(POLLIN) | VALET_POLLRDHUP, revents: 0) as pollfd }
+        let ready = poll(&fds, nfds_t(fds.count), 0)
+        guard ready > 0 else { return }
+        for (index, entry) in fds.enumerated() where entry.revents != 0 {
+            let hangup: Int16 = Int16(POLLHUP) | Int16(POLLERR) | Int16(POLLNVAL) | VALET_POLLRDHUP
+            var gone = entry.revents & hangup != 0
+            if !gone, entry.revents & Int16(POLLIN) != 0 {
+                var byte: UInt8 = 0
+                let n = recv(entry.fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
+                gone = n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+            }
+            if gone { candidates[index].markPeerGone() }
+        }
+    }
+
+    // MARK: MHD callbacks (entered from the global functions)
+
+    func access(connection: OpaquePointer, url: String, method: String,
+                uploadData: UnsafePointer<CChar>?, uploadSize: UnsafeMutablePointer<Int>,
+                context: UnsafeMutablePointer<UnsafeMutableRawPointer?>) -> MHD_Result {
+        guard let raw = context.pointee else {
+            let headers = HTTPServer.values(connection, .HEADER_KIND)
+            let exchange = Exchange(
+                connection: connection, fd: valet_mhd_connection_fd(connection), method: method, path: url,
+                headers: HTTPHeaders(headers), query: Dictionary(HTTPServer.values(connection, .GET_ARGUMENT_KIND),
+                                                                 uniquingKeysWith: { first, _ in first }))
+            context.pointee = Unmanaged.passRetained(exchange).toOpaque()
+            live.withLock { $0[ObjectIdentifier(exchange)] = exchange }
+            // Refuse an oversized body before reading any of it (and before 100-continue).
+            if let length = exchange.headers["content-length"].flatMap({ Int($0) }), length > configuration.maxBodyBytes {
+                exchange.bodyTooLarge = true
+                exchange.dispatched = true
+                return queue(tooLargeResponse(), on: exchange)
+            }
+            if let length = exchange.headers["content-length"].flatMap({ Int($0) }), length > 0 {
+                exchange.body.reserveCapacity(length)
+            }
+            return .YES
+        }
+        let exchange = Unmanaged<Exchange>.fromOpaque(raw).takeUnretainedValue()
+        let size = uploadSize.pointee
+        if size > 0 {
+            if !exchange.bodyTooLarge, exchange.body.count + size > configuration.maxBodyBytes {
+                exchange.bodyTooLarge = true
+                exchange.body = []
+            }
+            if exchange.bodyTooLarge {
+                // Without a Content-Length MHD won't let us answer mid-upload; drop the excess for a while,
+                // then hang up rather than read an unbounded body.
+                exchange.discardedBytes += size
+                if exchange.discardedBytes > 4 * configuration.maxBodyBytes { return .NO }
+            } else if let uploadData {
+                uploadData.withMemoryRebound(to: UInt8.self, capacity: size) { bytes in
+                    exchange.body.append(contentsOf: UnsafeBufferPointer(start: bytes, count: size))
+                }
+            }
+            uploadSize.pointee = 0
+            return .YES
+        }
+        if !exchange.dispatched {
+            exchange.dispatched = true
+            if exchange.bodyTooLarge {
+                return queue(tooLargeResponse(), on: exchange)
+            }
+            dispatch(exchange)
+        }
+        switch exchange.nextAction() {
+        case .queue(let response): return queue(response, on: exchange)
+        case .suspended: return .YES
+        case .close: return .NO
+        }
+    }
+
+    private func tooLargeResponse() -> HTTPResponse {
+        errorResponse(413, "Request body exceeds the limit of \(configuration.maxBodyBytes) bytes.")
+    }
+
+    private func dispatch(_ exchange: Exchange) {
+        var request = HTTPRequest(method: exchange.method, path: exchange.path, query: exchange.query,
+                                  headers: exchange.headers, body: exchange.body)
+        exchange.body = []
+        let responder = Responder(exchange: exchange)
+        switch router.resolve(method: exchange.method, path: exchange.path) {
+        case .matched(let label, let parameters, let consumes, let handler):
+            exchange.routeLabel = label
+            guard Router.accepts(exchange.headers["content-type"], required: consumes) else {
+                responder.respond(errorResponse(415, "Content-Type must be \(consumes ?? "")."))
+                return
+            }
+            request.pathParameters = parameters
+            handler(request, responder)
+        case .methodNotAllowed(let allowed):
+            exchange.routeLabel = "method_not_allowed"
+            var response = errorResponse(405, "Method \(exchange.method) is not allowed on \(exchange.path); use \(allowed.joined(separator: ", ")).")
+            response.headers.append(("Allow", allowed.joined(separator: ", ")))
+            responder.respond(response)
+        case .notFound:
+            exchange.routeLabel = "not_found"
+            responder.respond(errorResponse(404, "No route for \(exchange.method) \(exchange.path)."))
+        }
+    }
+
+    /// MHD thread: hand a response to MHD (a copied buffer, or a reader over the exchange's stream).
+    private func queue(_ response: HTTPResponse, on exchange: Exchange) -> MHD_Result {
+        let mhdResponse: OpaquePointer?
+        switch response.body {
+        case .bytes(let bytes):
+            exchange.state.withLock { $0.status = response.status; $0.headQueued = true }
+            mhdResponse = bytes.withUnsafeBytes { raw in
+                MHD_create_response_from_buffer(raw.count, UnsafeMutableRawPointer(mutating: raw.baseAddress), .RESPMEM_MUST_COPY)
+            }
+        case .stream:
+            let context = Unmanaged.passRetained(exchange).toOpaque()
+            mhdResponse = MHD_create_response_from_callback(VALET_MHD_SIZE_UNKNOWN, 16 * 1024, valetStreamReader, context, valetStreamFree)
+            if mhdResponse == nil { Unmanaged<Exchange>.fromOpaque(context).release() }
+        }
+        guard let mhdResponse else { return .NO }
+        for (name, value) in response.headers {
+            _ = MHD_add_response_header(mhdResponse, name, value)
+        }
+        let result = MHD_queue_response(exchange.connection, UInt32(response.status), mhdResponse)
+        MHD_destroy_response(mhdResponse)
+        return result
+    }
+
+    func completed(context: UnsafeMutablePointer<UnsafeMutableRawPointer?>?, code: MHD_RequestTerminationCode) {
+        guard let context, let raw = context.pointee else { return }
+        context.pointee = nil
+        let exchange = Unmanaged<Exchange>.fromOpaque(raw).takeRetainedValue()
+        live.withLock { _ = $0.removeValue(forKey: ObjectIdentifier(exchange)) }
+        let (status, completed) = exchange.complete(ok: code == .REQUEST_TERMINATED_COMPLETED_OK)
+        if let onExchange {
+            let elapsed = ContinuousClock.now - exchange.started
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+            onExchange(HTTPExchangeRecord(handler: exchange.routeLabel, method: exchange.method,
+                                          status: status == 0 ? 499 : status, seconds: seconds, completed: completed))
+        }
+    }
+
+    private static func values(_ connection: OpaquePointer, _ kind: MHD_ValueKind) -> [(String, String)] {
+        let box = ValueBox()
+        let context = Unmanaged.passUnretained(box).toOpaque()
+        withExtendedLifetime(box) {
+            _ = MHD_get_connection_values(connection, kind, valetCollectValue, context)
+        }
+        return box.values
+    }
+}
+
+/// Collects one MHD value iteration; lives only for the synchronous MHD_get_connection_values call.
+final class ValueBox {
+    var values: [(String, String)] = []
+}
+
+/// A bind address for MHD_OPTION_SOCK_ADDR (IPv4 or IPv6; names resolved once at startup).
+struct SocketAddress {
+    private var storage = sockaddr_storage()
+    private(set) var isIPv6 = false
+
+    init(host: String, port: UInt16) throws {
+        let name = host == "localhost" ? "127.0.0.1" : host
+        var v4 = sockaddr_in()
+        var v6 = sockaddr_in6()
+        if inet_pton(AF_INET, name, &v4.sin_addr) == 1 {
+            v4.sin_family = sa_family_t(AF_INET)
+            v4.sin_port = port.bigEndian
+            withUnsafeMutableBytes(of: &storage) { dst in withUnsafeBytes(of: v4) { dst.copyMemory(from: $0) } }
+        } else if inet_pton(AF_INET6, name, &v6.sin6_addr) == 1 {
+            v6.sin6_family = sa_family_t(AF_INET6)
+            v6.sin6_port = port.bigEndian
+            isIPv6 = true
+            withUnsafeMutableBytes(of: &storage) { dst in withUnsafeBytes(of: v6) { dst.copyMemory(from: $0) } }
+        } else {
+            var hints = addrinfo()
+            hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+            var result: UnsafeMutablePointer<addrinfo>?
+            guard getaddrinfo(name, nil, &hints, &result) == 0, let first = result else {
+                throw HTTPServerError(description: "cannot resolve host '\(host)'")
+            }
+            defer { freeaddrinfo(result) }
+            let length = Int(first.pointee.ai_addrlen)
+            withUnsafeMutableBytes(of: &storage) { dst in
+                dst.copyMemory(from: UnsafeRawBufferPointer(start: first.pointee.ai_addr, count: length))
+            }
+            isIPv6 = first.pointee.ai_family == AF_INET6
+            withUnsafeMutableBytes(of: &storage) { dst in
+                if isIPv6 {
+                    dst.baseAddress!.assumingMemoryBound(to: sockaddr_in6.self).pointee.sin6_port = port.bigEndian
+                } else {
+                    dst.baseAddress!.assumingMemoryBound(to: sockaddr_in.self).pointee.sin_port = port.bigEndian
+                }
+            }
+        }
+    }
+
+    func withSockaddr<T>(_ body: (UnsafePointer<sockaddr>) -> T) -> T {
+        withUnsafeBytes(of: storage) { raw in body(raw.baseAddress!.assumingMemoryBound(to: sockaddr.self)) }
+    }
+}
+
+// MARK: - C callbacks. Global functions: a closure here could inherit main-actor isolation and trap off-main.
+
+func valetAccessHandler(
+    _ cls: UnsafeMutableRawPointer?, _ connection: OpaquePointer?, _ url: UnsafePointer<CChar>?,
+    _ method: UnsafePointer<CChar>?, _ version: UnsafePointer<CChar>?, _ uploadData: UnsafePointer<CChar>?,
+    _ uploadSize: UnsafeMutablePointer<Int>?, _ context: UnsafeMutablePointer<UnsafeMutableRawPointer?>?
+) -> MHD_Result {
+    guard let cls, let connection, let uploadSize, let context else { return .NO }
+    let server = Unmanaged<HTTPServer>.fromOpaque(cls).takeUnretainedValue()
+    return server.access(connection: connection, url: url.map { String(cString: $0) } ?? "/",
+                         method: method.map { String(cString: $0) } ?? "GET",
+                         uploadData: uploadData, uploadSize: uploadSize, context: context)
+}
+
+func valetRequestCompleted(
+    _ cls: UnsafeMutableRawPointer?, _ connection: OpaquePointer?,
+    _ context: UnsafeMutablePointer<UnsafeMutableRawPointer?>?, _ code: MHD_RequestTerminationCode
+) {
+    guard let cls else { return }
+    Unmanaged<HTTPServer>.fromOpaque(cls).takeUnretainedValue().completed(context: context, code: code)
+}
+
+func valetStreamReader(_ cls: UnsafeMutableRawPointer?, _ position: UInt64,
+                       _ buffer: UnsafeMutablePointer<CChar>?, _ max: Int) -> Int {
+    guard let cls, let buffer else { return VALET_MHD_READER_END_WITH_ERROR }
+    return Unmanaged<Exchange>.fromOpaque(cls).takeUnretainedValue().read(into: buffer, max: max)
+}
+
+func valetStreamFree(_ cls: UnsafeMutableRawPointer?) {
+    guard let cls else { return }
+    Unmanaged<Exchange>.fromOpaque(cls).release()
+}
+
+func valetCollectValue(_ cls: UnsafeMutableRawPointer?, _ kind: MHD_ValueKind,
+                       _ key: UnsafePointer<CChar>?, _ value: UnsafePointer<CChar>?) -> MHD_Result {
+    guard let cls, let key else { return .YES }
+    Unmanaged<ValueBox>.fromOpaque(cls).takeUnretainedValue().values
+        .append((String(cString: key), value.map { String(cString: $0) } ?? ""))
+    return .YES
+}

@@ -1,0 +1,14 @@
+// One-line logs to stderr (Glibc's `stderr` global isn't concurrency-safe in Swift 6; write(2) is).
+import Foundation
+
+public enum Log {
+    public static func info(_ message: String) { emit("info", message) }
+    public static func warning(_ message: String) { emit("warning", message) }
+    public static func error(_ message: String) { emit("error", message) }
+
+    private static func emit(_ level: String, _ message: String) {
+        let stamp = Date().formatted(.iso8601)
+        let line = Array("\(stamp) \(level) \(message)\n".utf8)
+        line.withUnsafeBytes { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
+    }
+}

@@ -1,3 +1,0 @@
-import Testing
-@testable import Service
-@Test func servicePlaceholder() { #expect(Bool(true)) }
