@@ -194,12 +194,28 @@ def one_request(host: str, port: int, cfg: LoadConfig, index: int, words: int, p
     return res
 
 
+def served_model(host: str, port: int) -> str | None:
+    """The first model id /v1/models lists (OpenAI requests must name one)."""
+    conn = http.client.HTTPConnection(host, port, timeout=10)
+    try:
+        conn.request("GET", "/v1/models")
+        resp = conn.getresponse()
+        data = json.loads(resp.read()).get("data") or [] if resp.status == 200 else []
+        return data[0].get("id") if data else None
+    except (OSError, http.client.HTTPException, ValueError):
+        return None
+    finally:
+        conn.close()
+
+
 def run_load(cfg: LoadConfig) -> LoadResult:
     """Runs cfg.concurrency closed-loop clients for warmup + duration seconds and returns every request."""
     u = urllib.parse.urlparse(cfg.url)
     host, port = u.hostname or "127.0.0.1", u.port or 80
     if host not in ("127.0.0.1", "localhost", "::1"):
         raise ValueError("the load generator only talks to loopback")
+    if not cfg.model:
+        cfg.model = served_model(host, port)
     counter = _Counter()
     results: list[RequestResult] = []
     results_lock = threading.Lock()
@@ -295,10 +311,11 @@ def main() -> None:
     ap.add_argument("--no-stream", action="store_true")
     ap.add_argument("--priority-every", type=int, default=0)
     ap.add_argument("--prompt-words", type=int, default=None)
+    ap.add_argument("--model", default=None, help="model id to send (default: the first /v1/models lists)")
     a = ap.parse_args()
     cfg = LoadConfig(url=a.url, concurrency=a.concurrency, duration=a.duration, warmup=a.warmup,
                      max_tokens=a.max_tokens, endpoint=a.endpoint, stream=not a.no_stream,
-                     priority_every=a.priority_every, fixed_prompt_words=a.prompt_words)
+                     priority_every=a.priority_every, fixed_prompt_words=a.prompt_words, model=a.model)
     res = run_load(cfg)
     out = {"all": summarize(res)}
     if a.priority_every:

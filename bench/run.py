@@ -207,6 +207,7 @@ class Server:
         self.proc: subprocess.Popen | None = None
         self.log_path = ctx.tmp / f"server-{name}-{self.port}.log"
         self.peak_rss_mb: float | None = None
+        self.model_id: str | None = None
 
     def __enter__(self) -> "Server":
         self.start()
@@ -234,6 +235,7 @@ class Server:
                 c.request("GET", "/health")
                 if c.getresponse().status == 200:
                     c.close()
+                    self.model_id = self.served_model()
                     return
                 c.close()
             except OSError:
@@ -241,6 +243,15 @@ class Server:
             time.sleep(0.2)
         self.stop()
         raise RuntimeError(f"server {self.name} not healthy after 180 s")
+
+    def served_model(self) -> str | None:
+        """The id /v1/models advertises; requests must name it (OpenAI requires `model`)."""
+        try:
+            status, body = self.get("/v1/models")
+            data = json.loads(body).get("data") or []
+            return data[0]["id"] if status == 200 and data else None
+        except (OSError, ValueError, KeyError):
+            return None
 
     def status_kb(self, key: str) -> int | None:
         try:
@@ -289,8 +300,8 @@ def help_text(ctx: "Ctx", sub: str) -> str:
     return out + err
 
 
-def load(ctx: "Ctx", url: str, **kw) -> dict:
-    cfg = loadgen.LoadConfig(url=url, **kw)
+def load(ctx: "Ctx", server: "Server", **kw) -> dict:
+    cfg = loadgen.LoadConfig(url=server.url, model=server.model_id, **kw)
     cpu0 = time.process_time()
     res = loadgen.run_load(cfg)
     out = {"all": loadgen.summarize(res)}
@@ -436,15 +447,15 @@ def part_server(ctx: Ctx) -> dict:
     per_level: dict = {c: [] for c in p["levels"]}
     trivial: list[dict] = []
     with Server(ctx, "load", []) as srv:
-        load(ctx, srv.url, concurrency=1, duration=0.5, max_tokens=8)  # touch every code path once
+        load(ctx, srv, concurrency=1, duration=0.5, max_tokens=8)  # touch every code path once
         for r in range(p["load_rounds"]):
             for c in p["levels"]:
-                s = load(ctx, srv.url, concurrency=c, duration=p["load_duration"], warmup=p["load_warmup"])
+                s = load(ctx, srv, concurrency=c, duration=p["load_duration"], warmup=p["load_warmup"])
                 per_level[c].append(s)
                 a = s["all"]
                 log(f"server c={c} round {r + 1}: {a['gen_tok_s']:.1f} tok/s, TTFT p95 {_f(a['ttft_p95_ms'])} ms, "
                     f"status {a['status_counts']}")
-            s = load(ctx, srv.url, concurrency=8, duration=p["trivial_duration"], warmup=0.5, max_tokens=1,
+            s = load(ctx, srv, concurrency=8, duration=p["trivial_duration"], warmup=0.5, max_tokens=1,
                      stream=False, fixed_prompt_words=4)
             trivial.append(s)
             log(f"trivial round {r + 1}: {s['all']['req_s']:.1f} req/s {s['all']['status_counts']}")
@@ -483,11 +494,11 @@ def part_sched(ctx: Ctx) -> dict:
         for s in servers.values():
             s.start()
         for s in servers.values():
-            load(ctx, s.url, concurrency=1, duration=0.5, max_tokens=8)
+            load(ctx, s, concurrency=1, duration=0.5, max_tokens=8)
         for r in range(p["sched_rounds"]):
             order = ("fifo", "parking-lot") if r % 2 == 0 else ("parking-lot", "fifo")
             for name in order:  # A, B, B, A, A, B: each side leads every other round
-                out = load(ctx, servers[name].url, concurrency=16, duration=p["sched_duration"],
+                out = load(ctx, servers[name], concurrency=16, duration=p["sched_duration"],
                            warmup=p["sched_warmup"], priority_every=5)
                 sides[name].append(out)
                 log(f"sched {name} round {r + 1}: high TTFT p95 {_f(out['high']['ttft_p95_ms'])} ms, normal "
@@ -533,11 +544,11 @@ def part_recorder(ctx: Ctx) -> dict:
         for s in servers.values():
             s.start()
         for s in servers.values():
-            load(ctx, s.url, concurrency=1, duration=0.5, max_tokens=8)
+            load(ctx, s, concurrency=1, duration=0.5, max_tokens=8)
         for r in range(p["rec_rounds"]):
             order = ("on", "off") if r % 2 == 0 else ("off", "on")
             for name in order:
-                out = load(ctx, servers[name].url, concurrency=16, duration=p["rec_duration"],
+                out = load(ctx, servers[name], concurrency=16, duration=p["rec_duration"],
                            warmup=p["rec_warmup"])
                 sides[name].append(out)
                 log(f"recorder {name} round {r + 1}: {out['all']['gen_tok_s']:.1f} tok/s "
