@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import socket
 import threading
 import time
 import urllib.parse
@@ -57,6 +58,7 @@ class RequestResult:
     completion_tokens: int = 0  # from usage when the server sends it, else the number of content events
     prompt_tokens: int = 0
     error: str | None = None
+    aborted: bool = False  # cut off after the window's drain; not a server error
 
     @property
     def e2e(self) -> float:
@@ -81,6 +83,9 @@ class LoadConfig:
     fixed_prompt_words: int | None = None  # overrides PROMPT_MIX
     timeout: float = 120.0
     max_requests: int = 100_000  # hard bound on requests per run
+    warmup_requests: int | None = None  # completions before the window opens (default: concurrency)
+    max_warmup: float = 60.0  # the window opens after this many seconds even if the load never settled
+    drain: float = 5.0  # seconds in-flight requests may finish after the window before they are cut off
 
 
 @dataclass
@@ -89,6 +94,7 @@ class LoadResult:
     window_start: float
     window_end: float
     requests: list[RequestResult]
+    warmup_seconds: float = 0.0
 
     def summary(self) -> dict:
         return summarize(self)
@@ -133,7 +139,8 @@ def _content_of(event: dict) -> str | None:
     return delta.get("content") or None
 
 
-def one_request(host: str, port: int, cfg: LoadConfig, index: int, words: int, priority: str | None) -> RequestResult:
+def one_request(host: str, port: int, cfg: LoadConfig, index: int, words: int, priority: str | None,
+                run: "_Run | None" = None) -> RequestResult:
     headers = {"Content-Type": "application/json", "Accept": "text/event-stream" if cfg.stream else "application/json"}
     if priority:
         headers["X-Valet-Priority"] = priority
@@ -142,6 +149,10 @@ def one_request(host: str, port: int, cfg: LoadConfig, index: int, words: int, p
     res = RequestResult(index=index, priority=priority, status=0, start=start, end=start)
     conn = http.client.HTTPConnection(host, port, timeout=cfg.timeout)
     try:
+        conn.connect()
+        if run is not None and not run.register(index, conn):
+            res.aborted = True
+            return res
         conn.request("POST", cfg.endpoint, body=payload, headers=headers)
         resp = conn.getresponse()
         res.status = resp.status
@@ -190,7 +201,11 @@ def one_request(host: str, port: int, cfg: LoadConfig, index: int, words: int, p
         res.error = f"{type(exc).__name__}: {exc}"
     finally:
         conn.close()
-    res.end = time.perf_counter()
+        res.end = time.perf_counter()
+        if run is not None:
+            if run.aborting:
+                res.aborted = True
+            run.finish(index)
     return res
 
 
@@ -208,8 +223,47 @@ def served_model(host: str, port: int) -> str | None:
         conn.close()
 
 
+class _Run:
+    """State shared by the client threads: the window (opened by the main thread once the load is steady) and
+    the open connections, so requests still running after the drain can be cut off like a client that leaves."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.stop_at = float("inf")
+        self.completed = 0
+        self.open: dict[int, http.client.HTTPConnection] = {}
+        self.aborting = False
+
+    def register(self, index: int, conn: http.client.HTTPConnection) -> bool:
+        with self.lock:
+            if self.aborting:
+                return False
+            self.open[index] = conn
+            return True
+
+    def finish(self, index: int) -> None:
+        with self.lock:
+            self.open.pop(index, None)
+            self.completed += 1
+
+    def abort_all(self) -> int:
+        with self.lock:
+            self.aborting = True
+            conns = list(self.open.values())
+        for c in conns:
+            try:
+                if c.sock is not None:
+                    c.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        return len(conns)
+
+
 def run_load(cfg: LoadConfig) -> LoadResult:
-    """Runs cfg.concurrency closed-loop clients for warmup + duration seconds and returns every request."""
+    """Runs cfg.concurrency closed-loop clients and returns every request. The measurement window opens after
+    `warmup` seconds and once `warmup_requests` requests (default: one per client) have completed, so it sees
+    the steady state rather than the first wave of prefills; it lasts `duration` seconds. Requests still running
+    `drain` seconds after it closes are cut off (and left out of the latency figures)."""
     u = urllib.parse.urlparse(cfg.url)
     host, port = u.hostname or "127.0.0.1", u.port or 80
     if host not in ("127.0.0.1", "localhost", "::1"):
@@ -220,28 +274,44 @@ def run_load(cfg: LoadConfig) -> LoadResult:
     results: list[RequestResult] = []
     results_lock = threading.Lock()
     lengths = prompt_lengths_for(cfg.max_requests)
-    t0 = time.perf_counter()
-    window_start = t0 + cfg.warmup
-    stop_at = window_start + cfg.duration
+    run = _Run()
 
     def worker() -> None:
-        while time.perf_counter() < stop_at:
+        while time.perf_counter() < run.stop_at:
             i = counter.take()
             if i >= cfg.max_requests:
                 return
             words = cfg.fixed_prompt_words or lengths[i]
             prio = "high" if cfg.priority_every and i % cfg.priority_every == 0 else (
                 "normal" if cfg.priority_every else None)
-            r = one_request(host, port, cfg, i, words, prio)
+            r = one_request(host, port, cfg, i, words, prio, run)
             with results_lock:
                 results.append(r)
+            if r.aborted:
+                return
 
+    t0 = time.perf_counter()
     threads = [threading.Thread(target=worker, daemon=True) for _ in range(cfg.concurrency)]
     for t in threads:
         t.start()
+    warm_n = cfg.concurrency if cfg.warmup_requests is None else cfg.warmup_requests
+    while True:
+        now = time.perf_counter()
+        if now - t0 >= cfg.warmup and (run.completed >= warm_n or now - t0 >= cfg.max_warmup):
+            break
+        time.sleep(0.02)
+    window_start = time.perf_counter()
+    stop_at = window_start + cfg.duration
+    run.stop_at = stop_at
+    deadline = stop_at + cfg.drain
     for t in threads:
-        t.join(timeout=cfg.warmup + cfg.duration + cfg.timeout + 10)
-    return LoadResult(cfg, window_start, stop_at, sorted(results, key=lambda r: r.index))
+        t.join(timeout=max(0.0, deadline - time.perf_counter()))
+    if any(t.is_alive() for t in threads):
+        run.abort_all()
+        for t in threads:
+            t.join(timeout=cfg.timeout)
+    return LoadResult(cfg, window_start, stop_at, sorted(results, key=lambda r: r.index),
+                      warmup_seconds=window_start - t0)
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -261,7 +331,8 @@ def summarize(result: LoadResult, priority: str | None = None) -> dict:
     started inside the window."""
     ws, we = result.window_start, result.window_end
     reqs = [r for r in result.requests if priority is None or r.priority == priority]
-    in_window = [r for r in reqs if ws <= r.start < we]
+    in_window = [r for r in reqs if ws <= r.start < we and not r.aborted]
+    aborted = sum(1 for r in reqs if ws <= r.start < we and r.aborted)
     statuses: dict[str, int] = {}
     for r in in_window:
         key = str(r.status) if r.status else "conn_error"
@@ -278,7 +349,7 @@ def summarize(result: LoadResult, priority: str | None = None) -> dict:
     gaps = [g for r in ok for g in r.gaps()]
     e2e = [r.e2e for r in ok]
     span = we - ws
-    completed_in_window = sum(1 for r in reqs if r.status == 200 and ws <= r.end < we)
+    completed_in_window = sum(1 for r in reqs if r.status == 200 and not r.aborted and ws <= r.end < we)
     return {
         "requests": len(in_window),
         "ok": len(ok),
@@ -293,6 +364,8 @@ def summarize(result: LoadResult, priority: str | None = None) -> dict:
         "mean_completion_tokens": (sum(r.completion_tokens for r in ok) / len(ok)) if ok else None,
         "mean_prompt_tokens": (sum(r.prompt_tokens for r in ok) / len(ok)) if ok else None,
         "errors": [r.error for r in in_window if r.error][:3],
+        "aborted_after_window": aborted,
+        "warmup_s": result.warmup_seconds,
     }
 
 
