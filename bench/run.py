@@ -479,6 +479,7 @@ def part_server(ctx: Ctx) -> dict:
         "server_cpu_s": cpu,
         "prompt_mix": loadgen.PROMPT_MIX,
         "max_tokens": p["max_tokens"],
+        "drain": p["drain"],
     }
 
 
@@ -926,7 +927,7 @@ def render_server(s: dict) -> list[str]:
     mix = ", ".join(f"{w} words × {n}" for w, n in s["prompt_mix"])
     L = [f"Closed-loop streaming clients on `/v1/completions`, `max_tokens` {s.get('max_tokens', 64)}, temperature 0, "
          f"prompt mix per 10 requests: {mix}. The window opens once every client has completed a request (steady "
-         "state) and tokens are counted by arrival inside it; requests still running 4 s after it are cut off. "
+         "state) and tokens are counted by arrival inside it; requests still running {s.get('drain', 4):g} s after it are cut off. "
          "llama.cpp's figures were measured with 64-token requests.\n",
          "| clients | gen tok/s | llama.cpp | TTFT p50 ms | TTFT p95 ms | ITL p50 ms | ITL p95 ms | e2e p95 ms "
          "| statuses | client CPU |",
