@@ -7,6 +7,10 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "valet", targets: ["Service"]),
+        // Libraries so the separate Benchmarks/ package can link the real engine, kernels and metrics.
+        .library(name: "Inference", targets: ["Inference"]),
+        .library(name: "CKernels", targets: ["CKernels"]),
+        .library(name: "ValetMetrics", targets: ["ValetMetrics"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),

@@ -1,0 +1,1 @@
+../../../Sources/Service/API/APIError.swift

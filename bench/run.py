@@ -1,0 +1,1103 @@
+#!/usr/bin/env python3
+# `make bench` / `make bench-quick`: runs every benchmark part against the release build, interleaving A/B sides,
+# and writes bench/results/latest.md + latest.json (medians with min–max, machine, commit and date on top).
+"""Valet benchmark harness.
+
+    python3 bench/run.py [--quick] [--parts engine,server,sched,recorder,metrics,locks,micro]
+
+Parts (issue 7):
+  engine    `valet bench`: pp/tg tok/s at 1 and 2 threads, aggregate tg at batch 1/4/8/16, peak RSS
+  server    loopback load at concurrency 1/4/16/32 (mixed prompt lengths), trivial request rate
+  sched     16 clients, one in five high priority: --scheduler fifo vs parking-lot, interleaved
+  locks     lock suite (Benchmarks/, custom timing executable)
+  metrics   recorder job rows/s, /metrics scrape latency with 1M rows in `jobs`
+  recorder  serving throughput with the recorder on vs off, interleaved
+  micro     package-benchmark micro-benchmarks (Benchmarks/): kernels, tokenizer, render, JSON decoding
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import http.client
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import loadgen  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_PKG = ROOT / "Benchmarks"
+ALL_PARTS = ("engine", "server", "sched", "locks", "metrics", "recorder", "micro")
+
+# llama.cpp at commit 0c1e570 on this machine kind, default model (issue 2 and field-notes.md).
+LLAMA_CPP = {
+    "pp512": {1: 132, 2: 257},
+    "tg128": {1: 71, 2: 125},
+    "server_tok_s": {1: 107, 4: 162, 16: 171},
+    "trivial_req_s": 123,
+    "rss_mb": 318,
+}
+
+# Sizes of each part. Quick is for development: the same code paths, fewer and shorter runs.
+MODES = {
+    "full": dict(
+        engine_rounds=3, engine_reps=2, pp=512, tg=128, batches=(1, 4, 8, 16), batch_rounds=2,
+        levels=(1, 4, 16, 32), load_rounds=2, load_duration=12.0, load_warmup=1.0, max_tokens=64, drain=4.0,
+        trivial_duration=6.0,
+        sched_rounds=2, sched_duration=20.0, sched_warmup=1.0,
+        rec_rounds=2, rec_duration=12.0, rec_warmup=1.0,
+        recorder_rows=100_000, recorder_rounds=3, jobs_rows=1_000_000, scrapes=500, scrape_rounds=3,
+        lock_rounds=3, lock_ms=150, lock_threads="2,8,16,32",
+        micro_filter=None, micro_seconds=2,
+    ),
+    "quick": dict(
+        engine_rounds=1, engine_reps=2, pp=128, tg=32, batches=(1, 8), batch_rounds=1,
+        levels=(1, 4, 16, 32), load_rounds=1, load_duration=3.0, load_warmup=0.5, max_tokens=16, drain=1.0,
+        trivial_duration=2.0,
+        sched_rounds=2, sched_duration=4.0, sched_warmup=0.5,
+        rec_rounds=2, rec_duration=3.0, rec_warmup=0.5,
+        recorder_rows=20_000, recorder_rounds=2, jobs_rows=100_000, scrapes=100, scrape_rounds=2,
+        lock_rounds=2, lock_ms=20, lock_threads="2,32",
+        micro_filter=None, micro_seconds=0.2,
+    ),
+}
+
+# Server settings for the scheduler A/B: fewer batch slots than clients, so work parks in the lot (with everything
+# admitted at once both policies would behave identically and the A/B would say nothing). 8 is also the default.
+SCHED_SERVER_ARGS = ["--max-batch", "8"]
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def _f(v: float | None, digits: int = 0) -> str:
+    return "—" if v is None else f"{v:.{digits}f}"
+
+
+def agg(values: list[float | None]) -> dict | None:
+    v = [x for x in values if x is not None]
+    if not v:
+        return None
+    return {"median": statistics.median(v), "min": min(v), "max": max(v), "n": len(v), "runs": v}
+
+
+def fmt(a: dict | None, digits: int = 1, unit: str = "") -> str:
+    if not a:
+        return "—"
+    f = f"{{:.{digits}f}}"
+    if a["n"] == 1 or a["min"] == a["max"]:
+        return f.format(a["median"]) + unit
+    return f"{f.format(a['median'])}{unit} ({f.format(a['min'])}–{f.format(a['max'])})"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_cmd(cmd: list[str], timeout: float = 900, env: dict | None = None, cwd: Path | None = None):
+    """Runs cmd, returns (returncode, stdout, stderr, None); see run_measured for peak RSS."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, cwd=cwd)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        return -9, out, err + "\n(timeout)", None
+    return proc.returncode, out, err, None
+
+
+def run_measured(cmd: list[str], timeout: float = 900, env: dict | None = None):
+    """Runs cmd and reports its own peak RSS (ru_maxrss via wait4), which Popen.communicate can't give."""
+    with tempfile.TemporaryFile("w+") as fo, tempfile.TemporaryFile("w+") as fe:
+        proc = subprocess.Popen(cmd, stdout=fo, stderr=fe, text=True, env=env)
+        deadline = time.time() + timeout
+        status, rusage = 0, None
+        while True:
+            pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.time() > deadline:
+                proc.kill()
+                _, status, rusage = os.wait4(proc.pid, 0)
+                break
+            time.sleep(0.02)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        fo.seek(0)
+        fe.seek(0)
+        return proc.returncode, fo.read(), fe.read(), (rusage.ru_maxrss / 1024.0 if rusage else None)
+
+
+def git(*args: str) -> str:
+    try:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+
+
+def machine_info() -> dict:
+    cpu_model, flags = "unknown", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and cpu_model == "unknown":
+                cpu_model = line.split(":", 1)[1].strip()
+            elif line.startswith("flags") and not flags:
+                flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    mem_gb = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem_gb = int(line.split()[1]) / 1024 / 1024
+    except OSError:
+        pass
+    swift = ""
+    try:
+        swift = subprocess.run(["swift", "--version"], capture_output=True, text=True, timeout=30).stdout
+        swift = swift.splitlines()[0] if swift else ""
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    simd = [f for f in ("avx2", "fma", "avx512f", "avx512_vnni", "avx512bw") if f in flags]
+    return {
+        "cores": os.cpu_count(),
+        "cpu_model": cpu_model,
+        "simd": simd,
+        "mem_gb": round(mem_gb, 1) if mem_gb else None,
+        "kernel": platform.release(),
+        "swift": swift,
+        "loadavg_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def commit_info() -> dict:
+    dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    return {"commit": git("rev-parse", "HEAD"), "short": git("rev-parse", "--short", "HEAD"),
+            "subject": git("log", "-1", "--format=%s"), "dirty": dirty}
+
+
+# ---------------------------------------------------------------------------------------------- server
+
+class Server:
+    """One `valet serve` process on a free loopback port with its own fresh database (unless one is given)."""
+
+    def __init__(self, ctx: "Ctx", name: str, args: list[str], db: str | None = None):
+        self.ctx, self.name, self.args = ctx, name, list(args)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.db = db if db is not None else str(ctx.tmp / f"{name}-{self.port}.sqlite")
+        self.proc: subprocess.Popen | None = None
+        self.log_path = ctx.tmp / f"server-{name}-{self.port}.log"
+        self.peak_rss_mb: float | None = None
+        self.model_id: str | None = None
+
+    def __enter__(self) -> "Server":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        cmd = [self.ctx.valet, "serve", "--model", self.ctx.model, "--host", "127.0.0.1",
+               "--port", str(self.port), "--shutdown-grace", "1"]
+        if "--db" not in self.args and "--no-recorder" not in self.args:
+            cmd += ["--db", self.db]
+        cmd += self.args
+        self.cmd = cmd
+        self.logf = open(self.log_path, "w")
+        self.proc = subprocess.Popen(cmd, stdout=self.logf, stderr=subprocess.STDOUT, cwd=ROOT)
+        deadline = time.time() + 180
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server {self.name} exited with {self.proc.returncode}: "
+                                   f"{self.log_path.read_text()[-2000:]}")
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+                c.request("GET", "/health")
+                if c.getresponse().status == 200:
+                    c.close()
+                    self.model_id = self.served_model()
+                    return
+                c.close()
+            except OSError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"server {self.name} not healthy after 180 s")
+
+    def served_model(self) -> str | None:
+        """The id /v1/models advertises; requests must name it (OpenAI requires `model`)."""
+        try:
+            status, body = self.get("/v1/models")
+            data = json.loads(body).get("data") or []
+            return data[0]["id"] if status == 200 and data else None
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def status_kb(self, key: str) -> int | None:
+        try:
+            for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+        except (OSError, AttributeError):
+            return None
+        return None
+
+    def cpu_seconds(self) -> float | None:
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, AttributeError, IndexError):
+            return None
+
+    def stop(self) -> None:
+        if not self.proc:
+            return
+        hwm = self.status_kb("VmHWM")
+        if hwm:
+            self.peak_rss_mb = hwm / 1024
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.logf.close()
+        self.proc = None
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            c.request("GET", path)
+            r = c.getresponse()
+            return r.status, r.read()
+        finally:
+            c.close()
+
+
+def help_text(ctx: "Ctx", sub: str) -> str:
+    rc, out, err, _ = run_cmd([ctx.valet, sub, "--help"], timeout=30)
+    return out + err
+
+
+def load(ctx: "Ctx", server: "Server", **kw) -> dict:
+    kw.setdefault("max_tokens", ctx.p["max_tokens"])
+    kw.setdefault("drain", ctx.p["drain"])
+    cfg = loadgen.LoadConfig(url=server.url, model=server.model_id, **kw)
+    cpu0 = time.process_time()
+    res = loadgen.run_load(cfg)
+    out = {"all": loadgen.summarize(res)}
+    if cfg.priority_every:
+        out["high"] = loadgen.summarize(res, "high")
+        out["normal"] = loadgen.summarize(res, "normal")
+    # The client shares the two cores with the server: report how much it used.
+    out["client_cpu_s"] = time.process_time() - cpu0
+    out["window_s"] = cfg.duration
+    out["max_tokens"] = cfg.max_tokens
+    return out
+
+
+class Ctx:
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        self.mode = "quick" if args.quick else "full"
+        self.p = MODES[self.mode]
+        self.valet = str(Path(args.valet).resolve())
+        self.model = str(Path(args.model).absolute())
+        self.tmp = Path(tempfile.mkdtemp(prefix="valet-bench-"))
+        self.results: dict = {}
+        self.notes: list[str] = []
+
+
+# ---------------------------------------------------------------------------------------------- engine
+
+_NUM = r"([0-9]+(?:\.[0-9]+)?)"
+
+
+def parse_valet_bench(text: str) -> dict:
+    """`valet bench` prints a llama-bench style markdown table — `| model | size | threads | test | t/s (median) |
+    min – max |`, tests named `pp512`, `tg128` and `tg128 ×8 aggregate` — then a `peak RSS … (limit: … = X MiB)`
+    line. Returns {"rows": [{test, kind, tokens, batch, tok_s, min, max}], "peak_rss_mib", "rss_limit_mib"}."""
+    rows: list[dict] = []
+    header: list[str] | None = None
+    out: dict = {"rows": rows, "peak_rss_mib": None, "rss_limit_mib": None}
+    for line in text.splitlines():
+        line = line.strip()
+        m = re.match(r"peak RSS\s+" + _NUM + r"\s*MiB", line)
+        if m:
+            out["peak_rss_mib"] = float(m.group(1))
+            lim = re.search(r"=\s*" + _NUM + r"\s*MiB\)?\s*$", line)
+            if lim:
+                out["rss_limit_mib"] = float(lim.group(1))
+            continue
+        if not line.startswith("|"):
+            continue
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if any(c.lower() == "test" for c in cells):
+            header = [c.lower() for c in cells]
+            continue
+        if header is None or len(cells) != len(header) or set(cells[0]) <= set("-: "):
+            continue
+        row = dict(zip(header, cells))
+        test = row.get("test", "")
+        tm = re.match(r"(pp|tg)(\d+)", test)
+        if not tm:
+            continue
+        bm = re.search(r"[×x]\s*(\d+)", test[tm.end():])
+        rate_key = next((k for k in header if k.startswith("t/s")), None)
+        entry = {"test": test, "kind": tm.group(1), "tokens": int(tm.group(2)),
+                 "batch": int(bm.group(1)) if bm else 1,
+                 "tok_s": float(re.findall(_NUM, row[rate_key])[0]) if rate_key and re.findall(_NUM, row[rate_key]) else None}
+        cores = row.get("cpu cores used")
+        if cores and re.findall(_NUM, cores):
+            entry["cores_used"] = float(re.findall(_NUM, cores)[0])
+        spread = row.get("min – max") or row.get("min - max") or ""
+        nums = re.findall(_NUM, spread)
+        if len(nums) == 2:
+            entry["min"], entry["max"] = float(nums[0]), float(nums[1])
+        rows.append(entry)
+    return out
+
+
+def part_engine(ctx: Ctx) -> dict:
+    p = ctx.p
+    pp, tg = p["pp"], p["tg"]
+    threads = (1, 2)
+    samples: dict = {t: {"pp": [], "tg": [], "rss": [], "rss_self": [], "cores": []} for t in threads}
+    raw: list[str] = []
+    rss_limit = None
+
+    def bench(args: list[str]) -> dict:
+        nonlocal rss_limit
+        cmd = [ctx.valet, "bench", "--model", ctx.model, *args]
+        rc, out, err, rss = run_measured(cmd, timeout=900)
+        raw.append(f"$ valet {' '.join(cmd[2:])}\n{out}")
+        if rc != 0:
+            raise RuntimeError(f"valet bench failed ({rc}): {(err or out)[-1000:]}")
+        parsed = parse_valet_bench(out)
+        if not parsed["rows"]:
+            raise RuntimeError(f"could not read valet bench output:\n{out[-1000:]}")
+        parsed["rss_wait4_mib"] = rss
+        rss_limit = parsed["rss_limit_mib"] or rss_limit
+        return parsed
+
+    for r in range(p["engine_rounds"]):
+        for t in threads:  # interleaved: 1, 2, 1, 2, …
+            res = bench(["--threads", str(t), "-p", str(pp), "-n", str(tg), "--repetitions", str(p["engine_reps"])])
+            for row in res["rows"]:
+                if row["batch"] == 1 and row["tok_s"] is not None:
+                    samples[t][row["kind"]].append(row["tok_s"])
+                if row.get("cores_used") is not None:
+                    samples[t]["cores"].append(row["cores_used"])
+            samples[t]["rss"].append(res["rss_wait4_mib"])
+            samples[t]["rss_self"].append(res["peak_rss_mib"])
+            log(f"engine t={t} round {r + 1}: pp{pp} {samples[t]['pp'][-1:]} tg{tg} {samples[t]['tg'][-1:]} "
+                f"peak RSS {res['rss_wait4_mib']:.0f} MiB")
+    batch: dict = {b: [] for b in p["batches"]}
+    batch_cores: dict = {b: [] for b in p["batches"]}
+    batch_rss: list[float] = []
+    batch_limit: list[float] = []
+    for r in range(p["batch_rounds"]):
+        for b in p["batches"]:
+            res = bench(["--threads", "2", "-p", "0", "-n", str(tg), "--batch", str(b), "--repetitions", "1"])
+            row = next((row for row in res["rows"] if row["kind"] == "tg" and row["batch"] == b), {})
+            val = row.get("tok_s")
+            batch[b].append(val)
+            batch_cores[b].append(row.get("cores_used"))
+            batch_rss.append(res["rss_wait4_mib"])
+            if res["rss_limit_mib"]:
+                batch_limit.append(res["rss_limit_mib"])
+            log(f"engine batch {b} round {r + 1}: {val} tok/s aggregate, peak RSS {res['rss_wait4_mib']:.0f} MiB")
+    return {
+        "pp_tokens": pp, "tg_tokens": tg,
+        "threads": {t: {"pp": agg(s["pp"]), "tg": agg(s["tg"]), "peak_rss_mb": agg(s["rss"]),
+                        "peak_rss_self_mb": agg(s["rss_self"]), "cores_used": agg(s["cores"])}
+                    for t, s in samples.items()},
+        "rss_limit_mib": rss_limit,
+        "batch": {b: agg(v) for b, v in batch.items()},
+        "batch_cores_used": {b: agg(v) for b, v in batch_cores.items()},
+        "batch_peak_rss_mb": agg(batch_rss),
+        "batch_rss_limit_mib": max(batch_limit) if batch_limit else None,
+        "model_mb": os.path.getsize(ctx.model) / 2**20,
+        "raw": raw,
+    }
+
+
+# ---------------------------------------------------------------------------------------------- server
+
+def part_server(ctx: Ctx) -> dict:
+    p = ctx.p
+    per_level: dict = {c: [] for c in p["levels"]}
+    trivial: list[dict] = []
+    with Server(ctx, "load", []) as srv:
+        load(ctx, srv, concurrency=1, duration=0.5, max_tokens=8)  # touch every code path once
+        for r in range(p["load_rounds"]):
+            for c in p["levels"]:
+                s = load(ctx, srv, concurrency=c, duration=p["load_duration"], warmup=p["load_warmup"])
+                per_level[c].append(s)
+                a = s["all"]
+                log(f"server c={c} round {r + 1}: {a['gen_tok_s']:.1f} tok/s, TTFT p95 {_f(a['ttft_p95_ms'])} ms, "
+                    f"status {a['status_counts']}")
+            s = load(ctx, srv, concurrency=8, duration=p["trivial_duration"], warmup=0.5, max_tokens=1,
+                     stream=False, fixed_prompt_words=4)
+            trivial.append(s)
+            log(f"trivial round {r + 1}: {s['all']['req_s']:.1f} req/s {s['all']['status_counts']}")
+        cpu = srv.cpu_seconds()
+    levels = {}
+    for c, runs in per_level.items():
+        keys = ("gen_tok_s", "ttft_p50_ms", "ttft_p95_ms", "itl_p50_ms", "itl_p95_ms", "e2e_p95_ms",
+                "mean_completion_tokens", "mean_prompt_tokens")
+        levels[c] = {k: agg([r["all"][k] for r in runs]) for k in keys}
+        levels[c]["status_counts"] = _sum_counts([r["all"]["status_counts"] for r in runs])
+        levels[c]["client_cpu_share"] = agg([r["client_cpu_s"] / r["window_s"] for r in runs])
+        levels[c]["errors"] = [e for r in runs for e in r["all"]["errors"]][:3]
+    return {
+        "levels": levels,
+        "trivial_req_s": agg([t["all"]["req_s"] for t in trivial]),
+        "trivial_status_counts": _sum_counts([t["all"]["status_counts"] for t in trivial]),
+        "server_peak_rss_mb": srv.peak_rss_mb,
+        "server_cpu_s": cpu,
+        "prompt_mix": loadgen.PROMPT_MIX,
+        "max_tokens": p["max_tokens"],
+        "drain": p["drain"],
+    }
+
+
+def _sum_counts(dicts: list[dict]) -> dict:
+    out: dict = {}
+    for d in dicts:
+        for k, v in d.items():
+            out[k] = out.get(k, 0) + v
+    return dict(sorted(out.items()))
+
+
+def part_sched(ctx: Ctx) -> dict:
+    p = ctx.p
+    sides = {"fifo": [], "parking-lot": []}
+    servers = {name: Server(ctx, f"sched-{name}", ["--scheduler", name, *SCHED_SERVER_ARGS]) for name in sides}
+    try:
+        for s in servers.values():
+            s.start()
+        for s in servers.values():
+            load(ctx, s, concurrency=1, duration=0.5, max_tokens=8)
+        for r in range(p["sched_rounds"]):
+            order = ("fifo", "parking-lot") if r % 2 == 0 else ("parking-lot", "fifo")
+            for name in order:  # A, B, B, A, A, B: each side leads every other round
+                out = load(ctx, servers[name], concurrency=16, duration=p["sched_duration"],
+                           warmup=p["sched_warmup"], priority_every=5)
+                sides[name].append(out)
+                log(f"sched {name} round {r + 1}: high TTFT p95 {_f(out['high']['ttft_p95_ms'])} ms, normal "
+                    f"{_f(out['normal']['ttft_p95_ms'])} ms, {out['all']['gen_tok_s']:.1f} tok/s "
+                    f"{out['all']['status_counts']}")
+    finally:
+        for s in servers.values():
+            s.stop()
+    res: dict = {"server_args": SCHED_SERVER_ARGS}
+    for name, runs in sides.items():
+        res[name] = {
+            "high_ttft_p95_ms": agg([r["high"]["ttft_p95_ms"] for r in runs]),
+            "high_ttft_p50_ms": agg([r["high"]["ttft_p50_ms"] for r in runs]),
+            "normal_ttft_p95_ms": agg([r["normal"]["ttft_p95_ms"] for r in runs]),
+            "gen_tok_s": agg([r["all"]["gen_tok_s"] for r in runs]),
+            "status_counts": _sum_counts([r["all"]["status_counts"] for r in runs]),
+        }
+    f, pl = res["fifo"], res["parking-lot"]
+    if f["high_ttft_p95_ms"] and pl["high_ttft_p95_ms"] and pl["high_ttft_p95_ms"]["median"]:
+        res["high_ttft_p95_speedup"] = f["high_ttft_p95_ms"]["median"] / pl["high_ttft_p95_ms"]["median"]
+    if f["gen_tok_s"] and pl["gen_tok_s"] and f["gen_tok_s"]["median"]:
+        res["tok_s_delta_pct"] = 100 * (pl["gen_tok_s"]["median"] / f["gen_tok_s"]["median"] - 1)
+    return res
+
+
+def recorder_off_args(ctx: Ctx) -> list[str] | None:
+    h = help_text(ctx, "serve")
+    if "--no-recorder" in h:
+        return ["--no-recorder"]
+    if re.search(r"--db\b[^\n]*(empty|''|\"\")[^\n]*(disable|off|no record)", h, re.I):
+        return ["--db", ""]
+    return None
+
+
+def part_recorder(ctx: Ctx) -> dict:
+    p = ctx.p
+    off = recorder_off_args(ctx)
+    if off is None:
+        return {"skipped": "valet serve has no way to disable the recorder (asked for `--no-recorder`)"}
+    sides = {"on": [], "off": []}
+    servers = {"on": Server(ctx, "rec-on", []), "off": Server(ctx, "rec-off", off)}
+    try:
+        for s in servers.values():
+            s.start()
+        for s in servers.values():
+            load(ctx, s, concurrency=1, duration=0.5, max_tokens=8)
+        for r in range(p["rec_rounds"]):
+            order = ("on", "off") if r % 2 == 0 else ("off", "on")
+            for name in order:
+                out = load(ctx, servers[name], concurrency=16, duration=p["rec_duration"],
+                           warmup=p["rec_warmup"])
+                sides[name].append(out)
+                log(f"recorder {name} round {r + 1}: {out['all']['gen_tok_s']:.1f} tok/s "
+                    f"{out['all']['status_counts']}")
+    finally:
+        for s in servers.values():
+            s.stop()
+    res = {name: {"gen_tok_s": agg([r["all"]["gen_tok_s"] for r in runs]),
+                  "req_s": agg([r["all"]["req_s"] for r in runs])} for name, runs in sides.items()}
+    res["off_args"] = off
+    # Paired per-round drops are less sensitive to drift than a ratio of medians.
+    drops = [100 * (1 - a["all"]["gen_tok_s"] / b["all"]["gen_tok_s"])
+             for a, b in zip(sides["on"], sides["off"]) if b["all"]["gen_tok_s"]]
+    res["drop_pct"] = agg(drops)
+    return res
+
+
+# ---------------------------------------------------------------------------------------------- Benchmarks/
+
+# The timing executables build in their own scratch directory: package-benchmark's plugin builds the same
+# package with different parameters, and sharing .build made each of the two rebuild everything the other built.
+TOOLS_BUILD = BENCH_PKG / ".build-tools"
+
+
+def bench_pkg_build(ctx: Ctx, product: str) -> Path:
+    exe = TOOLS_BUILD / "release" / product
+    if ctx.args.no_build and exe.exists():
+        return exe
+    log(f"building {product} (Benchmarks/, release)")
+    rc, out, err, _ = run_cmd(["swift", "build", "-c", "release", "--package-path", str(BENCH_PKG),
+                               "--scratch-path", str(TOOLS_BUILD), "--product", product], timeout=3600)
+    if rc != 0:
+        raise RuntimeError(f"building {product} failed:\n{(out + err)[-3000:]}")
+    return exe
+
+
+def part_locks(ctx: Ctx) -> dict:
+    p = ctx.p
+    exe = bench_pkg_build(ctx, "valet-lockbench")
+    cmd = [str(exe), "--rounds", str(p["lock_rounds"]), "--duration-ms", str(p["lock_ms"]),
+           "--threads", p["lock_threads"], "--json"]
+    rc, out, err, _ = run_cmd(cmd, timeout=900)
+    if rc != 0:
+        raise RuntimeError(f"lockbench failed: {err[-2000:]}")
+    doc = json.loads(out)
+    res: dict = {"cells": {}, "uncontended_ns": {}}
+    for cell in doc["cells"]:
+        key = f"{cell['workload']}/{cell['threads']}"
+        res["cells"].setdefault(key, {})[cell["lock"]] = agg(cell["ns_per_op"])
+    for name, runs in doc["uncontended"].items():
+        res["uncontended_ns"][name] = agg(runs)
+    res["overhead_ns"] = agg(doc.get("overhead_ns", []))
+    res["locks"] = doc["locks"]
+    res["workloads"] = doc["workloads"]
+    res["threads"] = doc["threads"]
+    res["definitions"] = doc.get("definitions", {})
+    return res
+
+
+def part_metrics(ctx: Ctx) -> dict:
+    p = ctx.p
+    exe = bench_pkg_build(ctx, "valet-recorderbench")
+    rates, enqueue_ns = [], []
+    base_db = ctx.tmp / "jobs-1m.sqlite"
+    for r in range(p["recorder_rounds"]):
+        db = ctx.tmp / f"recorder-{r}.sqlite"
+        rc, out, err, _ = run_cmd([str(exe), "--db", str(db), "--rows", str(p["recorder_rows"]), "--json"],
+                                  timeout=900)
+        if rc != 0:
+            raise RuntimeError(f"recorderbench failed: {err[-2000:]}")
+        d = json.loads(out)
+        rates.append(d["rows_per_second"])
+        enqueue_ns.append(d.get("enqueue_ns_per_row"))
+        with sqlite3.connect(db) as c:
+            n = c.execute("SELECT COUNT(*) FROM jobs").fetchone()[0]
+        if n != p["recorder_rows"]:
+            ctx.notes.append(f"recorder round {r + 1}: {n} rows in jobs, expected {p['recorder_rows']}")
+        log(f"recorder round {r + 1}: {d['rows_per_second']:.0f} job rows/s ({n} rows in the file)")
+        if r == 0:
+            for suffix in ("", "-wal", "-shm"):
+                if Path(str(db) + suffix).exists():
+                    shutil.copy(str(db) + suffix, str(base_db) + suffix)
+    rows = fill_jobs(base_db, p["jobs_rows"])
+    log(f"jobs table filled to {rows} rows")
+    scrape_p50, scrape_p99, sizes = [], [], []
+    with Server(ctx, "scrape", ["--db", str(base_db)]) as srv:
+        for r in range(p["scrape_rounds"]):
+            lat = []
+            conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
+            for _ in range(p["scrapes"]):
+                t0 = time.perf_counter()
+                conn.request("GET", "/metrics")
+                resp = conn.getresponse()
+                body = resp.read()
+                lat.append(time.perf_counter() - t0)
+                if resp.status != 200:
+                    raise RuntimeError(f"/metrics returned {resp.status}")
+                if resp.getheader("Connection", "").lower() == "close":
+                    conn.close()
+                    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
+            conn.close()
+            sizes.append(len(body))
+            scrape_p50.append(loadgen.percentile(lat, 50) * 1000)
+            scrape_p99.append(loadgen.percentile(lat, 99) * 1000)
+            log(f"/metrics round {r + 1}: p50 {scrape_p50[-1]:.2f} ms p99 {scrape_p99[-1]:.2f} ms "
+                f"({len(body)} bytes)")
+        status, v1 = srv.get("/v1/metrics")
+    with sqlite3.connect(base_db) as c:
+        rows_after = c.execute("SELECT COUNT(*) FROM jobs").fetchone()[0]
+    return {
+        "recorder_rows_per_s": agg(rates),
+        "recorder_enqueue_ns_per_row": agg([x for x in enqueue_ns if x is not None]),
+        "recorder_rows": p["recorder_rows"],
+        "jobs_rows": rows_after,
+        "scrape_p50_ms": agg(scrape_p50),
+        "scrape_p99_ms": agg(scrape_p99),
+        "scrapes_per_round": p["scrapes"],
+        "scrape_bytes": sizes[-1] if sizes else None,
+        "v1_metrics_status": status,
+    }
+
+
+def fill_jobs(db: Path, target: int) -> int:
+    """Grows `jobs` to `target` rows by copying the recorder-written rows under fresh ids, in SQL, so the
+    table has the real schema, indexes and value shapes without spending minutes in the recorder."""
+    c = sqlite3.connect(db)
+    try:
+        cols = [r[1] for r in c.execute("PRAGMA table_info(jobs)")]
+        n = c.execute("SELECT COUNT(*) FROM jobs").fetchone()[0]
+        if n == 0:
+            raise RuntimeError("recorder wrote no jobs rows to copy")
+        gen = 0
+        while n < target:
+            gen += 1
+            take = min(n, target - n)
+            sel = ", ".join(f"id || '-c{gen}'" if col == "id" else col for col in cols)
+            c.execute(f"INSERT INTO jobs ({', '.join(cols)}) SELECT {sel} FROM jobs LIMIT {take}")
+            c.commit()
+            n = c.execute("SELECT COUNT(*) FROM jobs").fetchone()[0]
+        c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return n
+    finally:
+        c.close()
+
+
+_UNIT_NS = {"ns": 1.0, "μs": 1e3, "us": 1e3, "ms": 1e6, "s": 1e9}
+
+
+def part_micro(ctx: Ctx) -> dict:
+    p = ctx.p
+    outdir = ctx.tmp / "micro"
+    outdir.mkdir(exist_ok=True)
+    env = dict(os.environ, VALET_BENCH_MODEL=ctx.model, VALET_BENCH_MAX_SECONDS=str(p["micro_seconds"]))
+    cmd = ["swift", "package", "--package-path", str(BENCH_PKG), "--disable-sandbox", "benchmark", "run",
+           "--format", "jmh", "--path", str(outdir), "--no-progress"]
+    if p["micro_filter"]:
+        cmd += ["--filter", p["micro_filter"]]
+    log("running package-benchmark micro-benchmarks")
+    rc, out, err, _ = run_cmd(cmd, timeout=1800, env=env)
+    files = list(outdir.glob("*.jmh.json"))
+    if rc != 0 or not files:
+        raise RuntimeError(f"package-benchmark failed ({rc}):\n{(out + err)[-3000:]}")
+    return {"benchmarks": parse_jmh(files)}
+
+
+def parse_jmh(files: list[Path]) -> dict:
+    """Wall-clock percentiles per benchmark from package-benchmark's JMH export."""
+    rows = {}
+    for f in files:
+        for b in json.loads(f.read_text()):
+            name = b["benchmark"].split(".", 3)[-1]
+            wall = None
+            metrics = dict(b.get("secondaryMetrics", {}))
+            metrics["primary"] = b.get("primaryMetric", {})
+            for key, m in metrics.items():
+                if "wall clock" in key.lower() or (key == "primary" and "s" in m.get("scoreUnit", "")
+                                                   and m.get("scoreUnit") in _UNIT_NS):
+                    scale = _UNIT_NS.get(m.get("scoreUnit"), None)
+                    if scale is None:
+                        continue
+                    pc = m["scorePercentiles"]
+                    wall = {"p50_ns": pc["50.0"] * scale, "p0_ns": pc["0.0"] * scale,
+                            "p99_ns": pc["99.0"] * scale, "iterations": b.get("measurementIterations")}
+                    break
+            if not wall:
+                continue
+            row = dict(wall, target=b["benchmark"].split(".")[2] if b["benchmark"].count(".") >= 3 else "")
+            mb = re.search(r"bytes=(\d+)", name)
+            if mb:
+                row["mb_s"] = int(mb.group(1)) / (row["p50_ns"] / 1e9) / 1e6
+            fl = re.search(r"flops=(\d+)", name)
+            if fl:
+                row["gflop_s"] = int(fl.group(1)) / row["p50_ns"]
+            rows[name] = row
+    return dict(sorted(rows.items()))
+
+
+PARTS = {
+    "engine": part_engine, "server": part_server, "sched": part_sched, "recorder": part_recorder,
+    "metrics": part_metrics, "locks": part_locks, "micro": part_micro,
+}
+
+
+# ---------------------------------------------------------------------------------------------- report
+
+def ratio(a: dict | None, ref: float | None) -> str:
+    if not a or not ref:
+        return "—"
+    return f"{a['median'] / ref:.2f}×"
+
+
+def verdict(ok: bool | None) -> str:
+    return "—" if ok is None else ("pass" if ok else "**FAIL**")
+
+
+def render_md(doc: dict) -> str:
+    m, c, parts = doc["machine"], doc["commit"], doc["parts"]
+    L: list[str] = []
+    L.append("# Valet benchmark report\n")
+    L.append(f"- **Date**: {doc['date']} (took {doc['elapsed_s'] / 60:.1f} min, mode `{doc['mode']}`)")
+    L.append(f"- **Commit**: `{c['short']}`{' (dirty worktree)' if c['dirty'] else ''} — {c['subject']}")
+    L.append(f"- **Machine**: {m['cpu_model']}, {m['cores']} cores ({', '.join(m['simd'])}), "
+             f"{m['mem_gb']} GB RAM, Linux {m['kernel']}; {m['swift']}")
+    L.append(f"- **Load average at start**: {m['loadavg_start']} (anything above ~0.5 means a noisy run)")
+    L.append(f"- **Reproduce**: `{doc['command']}`")
+    L.append(f"- **Model**: `{doc['model']}`")
+    L.append("\nEvery figure is the median of the runs, with min–max in brackets. A/B comparisons alternate the "
+             "sides inside one run (A, B, B, A, …).\n")
+    heads = headline(doc)
+    if heads:
+        L.append("## Headline\n")
+        L.append("| figure | Valet | bar / reference | verdict |")
+        L.append("|---|---|---|---|")
+        for h in heads:
+            L.append(f"| {h[0]} | {h[1]} | {h[2]} | {h[3]} |")
+        L.append("")
+    for name in ALL_PARTS:
+        if name not in parts:
+            continue
+        part = parts[name]
+        title = {"engine": "1. Engine (`valet bench`)", "server": "2. Server under load",
+                 "sched": "3. Schedulers A/B", "recorder": "5. Metrics path: serving with the recorder on vs off",
+                 "metrics": "5. Metrics path", "locks": "4. Locks", "micro": "6. Micro-benchmarks"}[name]
+        L.append(f"## {title}\n")
+        if "error" in part:
+            L.append(f"Not measured: `{part['error']}`\n")
+            continue
+        if "skipped" in part:
+            L.append(f"Skipped: {part['skipped']}\n")
+            continue
+        L.extend(RENDER[name](part))
+        L.append("")
+    if doc.get("notes"):
+        L.append("## Notes\n")
+        L.extend(f"- {n}" for n in doc["notes"])
+    return "\n".join(L) + "\n"
+
+
+def render_readme(doc: dict) -> str:
+    """The README's performance section: the headline figures and the command that reproduces them."""
+    m, c = doc["machine"], doc["commit"]
+    L = ["## Performance", "",
+         f"Measured by `{doc['command']}` on {m['cpu_model']} ({m['cores']} cores), commit `{c['short']}`, "
+         f"{doc['date']}; medians with min–max, llama.cpp (commit 0c1e570) on the same machine kind as the "
+         "reference. Full report: [bench/results/latest.md](bench/results/latest.md).", "",
+         "| figure | Valet | bar / reference |", "|---|---|---|"]
+    L += [f"| {h[0]} | {h[1]} | {h[2]} |" for h in headline(doc)]
+    return "\n".join(L) + "\n"
+
+
+def headline(doc: dict) -> list[tuple]:
+    parts, h = doc["parts"], []
+    e = parts.get("engine")
+    if e and "error" not in e:
+        for t in (1, 2):
+            te = e["threads"].get(t) or e["threads"].get(str(t))
+            if not te:
+                continue
+            if e["pp_tokens"] == 512 and te["pp"]:
+                ok = te["pp"]["median"] >= 0.8 * LLAMA_CPP["pp512"][t]
+                h.append((f"pp512, {t} thread{'s' if t > 1 else ''}", fmt(te["pp"], 0, " tok/s"),
+                          f"≥ 0.8 × llama.cpp {LLAMA_CPP['pp512'][t]}", verdict(ok)))
+            if e["tg_tokens"] == 128 and te["tg"]:
+                ok = te["tg"]["median"] >= LLAMA_CPP["tg128"][t]
+                h.append((f"tg128, {t} thread{'s' if t > 1 else ''}", fmt(te["tg"], 0, " tok/s"),
+                          f"≥ 1.0 × llama.cpp {LLAMA_CPP['tg128'][t]}", verdict(ok)))
+        t2 = _get(e["threads"], 2)
+        if t2 and t2["peak_rss_mb"] and e.get("rss_limit_mib"):
+            h.append(("peak RSS, pp/tg runs", fmt(t2["peak_rss_mb"], 0, " MiB"),
+                      f"≤ model + KV + 64 MiB = {e['rss_limit_mib']:.0f} MiB",
+                      verdict(t2["peak_rss_mb"]["max"] <= e["rss_limit_mib"])))
+        b1, b8 = _get(e["batch"], 1), _get(e["batch"], 8)
+        if b1 and b8:
+            x = b8["median"] / b1["median"]
+            h.append(("batch 8 aggregate tg", f"{fmt(b8, 0, ' tok/s')} = {x:.2f}× batch 1", "≥ 3× batch 1",
+                      verdict(x >= 3)))
+    s = parts.get("server")
+    if s and "error" not in s:
+        for cc, ref in ((1, 107), (16, 171)):
+            lv = _get(s["levels"], cc)
+            if lv and lv["gen_tok_s"]:
+                h.append((f"server tok/s, {cc} client{'s' if cc > 1 else ''}", fmt(lv["gen_tok_s"], 0),
+                          f"llama.cpp {ref}", ratio(lv["gen_tok_s"], ref)))
+        if s["trivial_req_s"]:
+            h.append(("trivial requests/s (c=8)", fmt(s["trivial_req_s"], 0), "llama.cpp 123",
+                      ratio(s["trivial_req_s"], 123)))
+    sc = parts.get("sched")
+    if sc and "error" not in sc and "high_ttft_p95_speedup" in sc:
+        sp = sc["high_ttft_p95_speedup"]
+        h.append(("high-priority TTFT p95, fifo ÷ parking-lot", f"{sp:.2f}×", "≥ 3×", verdict(sp >= 3)))
+        d = sc.get("tok_s_delta_pct")
+        if d is not None:
+            h.append(("tok/s parking-lot vs fifo", f"{d:+.1f}%", "within ±5%", verdict(abs(d) <= 5)))
+    lk = parts.get("locks")
+    if lk and "error" not in lk and lk.get("overhead_ns"):
+        h.append(("InstrumentedLock uncontended overhead vs Mutex", fmt(lk["overhead_ns"], 1, " ns"), "≤ 50 ns",
+                  verdict(lk["overhead_ns"]["median"] <= 50)))
+    mt = parts.get("metrics")
+    if mt and "error" not in mt:
+        if mt["recorder_rows_per_s"]:
+            h.append(("recorder job rows/s", fmt(mt["recorder_rows_per_s"], 0), "≥ 5,000",
+                      verdict(mt["recorder_rows_per_s"]["median"] >= 5000)))
+        if mt["scrape_p99_ms"]:
+            h.append((f"/metrics p99 with {mt['jobs_rows']:,} jobs rows", fmt(mt["scrape_p99_ms"], 2, " ms"),
+                      "≤ 5 ms", verdict(mt["scrape_p99_ms"]["median"] <= 5)))
+    rc = parts.get("recorder")
+    if rc and "error" not in rc and "skipped" not in rc and rc.get("drop_pct"):
+        h.append(("serving tok/s drop, recorder on vs off", fmt(rc["drop_pct"], 1, "%"), "< 2%",
+                  verdict(rc["drop_pct"]["median"] < 2)))
+    return h
+
+
+def _get(d: dict, k):
+    return d.get(k) if k in d else d.get(str(k))
+
+
+def render_engine(e: dict) -> list[str]:
+    pp, tg = e["pp_tokens"], e["tg_tokens"]
+    L = [f"`valet bench --model M --threads T -p {pp} -n {tg}`, llama.cpp (commit 0c1e570, same machine kind, "
+         "issue 2) beside it.\n",
+         f"| threads | pp{pp} tok/s | llama.cpp pp512 | ratio | tg{tg} tok/s | llama.cpp tg128 | ratio | peak RSS "
+         "| CPU cores used |",
+         "|---|---|---|---|---|---|---|---|---|"]
+    for t in (1, 2):
+        te = _get(e["threads"], t)
+        if not te:
+            continue
+        refp, reft = LLAMA_CPP["pp512"][t], LLAMA_CPP["tg128"][t]
+        L.append(f"| {t} | {fmt(te['pp'], 1)} | {refp} | {ratio(te['pp'], refp) if pp == 512 else '—'} | "
+                 f"{fmt(te['tg'], 1)} | {reft} | {ratio(te['tg'], reft) if tg == 128 else '—'} | "
+                 f"{fmt(te['peak_rss_mb'], 0, ' MiB')} | {fmt(te.get('cores_used'), 2)} |")
+    L.append("")
+    b1 = _get(e["batch"], 1)
+    L.append(f"Aggregate generation at batch B (`--threads 2 -n {tg} --batch B`):\n")
+    L.append("| batch | aggregate tok/s | × batch 1 | CPU cores used |")
+    L.append("|---|---|---|---|")
+    for b, a in e["batch"].items():
+        x = f"{a['median'] / b1['median']:.2f}×" if a and b1 else "—"
+        L.append(f"| {b} | {fmt(a, 1)} | {x} | {fmt(_get(e.get('batch_cores_used', {}), b), 2)} |")
+    L.append("\nCPU cores used is `valet bench`'s own CPU-seconds per wall-second: below the thread count means the "
+             "machine was busy and the figure understates the engine.")
+    lim = e.get("rss_limit_mib")
+    L.append(f"\nPeak RSS (the process's own maximum, from wait4): {fmt(e['batch_peak_rss_mb'], 0, ' MiB')} in the "
+             f"batch runs (KV cache for the largest batch, limit {e.get('batch_rss_limit_mib') or 0:.0f} MiB); "
+             f"model file {e['model_mb']:.0f} MiB; issue 2's bound for the pp/tg runs is model + KV cache + 64 MiB"
+             f"{f' = {lim:.0f} MiB' if lim else ''}. llama.cpp's server: {LLAMA_CPP['rss_mb']} MB.")
+    return L
+
+
+def render_server(s: dict) -> list[str]:
+    mix = ", ".join(f"{w} words × {n}" for w, n in s["prompt_mix"])
+    L = [f"Closed-loop streaming clients on `/v1/completions`, `max_tokens` {s.get('max_tokens', 64)}, temperature 0, "
+         f"prompt mix per 10 requests: {mix}. The window opens once every client has completed a request (steady "
+         "state) and tokens are counted by arrival inside it; requests still running {s.get('drain', 4):g} s after it are cut off. "
+         "llama.cpp's figures were measured with 64-token requests.\n",
+         "| clients | gen tok/s | llama.cpp | TTFT p50 ms | TTFT p95 ms | ITL p50 ms | ITL p95 ms | e2e p95 ms "
+         "| statuses | client CPU |",
+         "|---|---|---|---|---|---|---|---|---|---|"]
+    for c, lv in s["levels"].items():
+        ref = LLAMA_CPP["server_tok_s"].get(int(c), "—")
+        st = ", ".join(f"{k}: {v}" for k, v in lv["status_counts"].items())
+        L.append(f"| {c} | {fmt(lv['gen_tok_s'])} | {ref} | {fmt(lv['ttft_p50_ms'], 0)} | "
+                 f"{fmt(lv['ttft_p95_ms'], 0)} | {fmt(lv['itl_p50_ms'], 1)} | {fmt(lv['itl_p95_ms'], 1)} | "
+                 f"{fmt(lv['e2e_p95_ms'], 0)} | {st} | {fmt(lv['client_cpu_share'], 2)} |")
+    st = ", ".join(f"{k}: {v}" for k, v in s["trivial_status_counts"].items())
+    L.append(f"\nTrivial requests (`max_tokens` 1, not streamed, 8 clients): {fmt(s['trivial_req_s'], 1)} req/s "
+             f"(llama.cpp 123); statuses {st}.")
+    if s.get("server_peak_rss_mb"):
+        L.append(f"Server peak RSS after the load runs: {s['server_peak_rss_mb']:.0f} MiB (llama.cpp 318 MB).")
+    L.append("Client CPU is the load generator's CPU seconds per second of window: it shares the two cores.")
+    return L
+
+
+def render_sched(sc: dict) -> list[str]:
+    L = [f"16 streaming clients, every fifth request `priority: high` (header and body), mixed prompt lengths; "
+         f"both servers started with `{' '.join(sc['server_args'])}`, so about half the requests wait in the lot.\n",
+         "| scheduler | high TTFT p50 ms | high TTFT p95 ms | normal TTFT p95 ms | gen tok/s | statuses |",
+         "|---|---|---|---|---|---|"]
+    for name in ("fifo", "parking-lot"):
+        r = sc[name]
+        st = ", ".join(f"{k}: {v}" for k, v in r["status_counts"].items())
+        L.append(f"| {name} | {fmt(r['high_ttft_p50_ms'], 0)} | {fmt(r['high_ttft_p95_ms'], 0)} | "
+                 f"{fmt(r['normal_ttft_p95_ms'], 0)} | {fmt(r['gen_tok_s'])} | {st} |")
+    if "high_ttft_p95_speedup" in sc:
+        L.append(f"\nHigh-priority TTFT p95: parking-lot is {sc['high_ttft_p95_speedup']:.2f}× shorter than fifo "
+                 f"(bar ≥ 3×); aggregate tok/s {sc.get('tok_s_delta_pct', 0):+.1f}% vs fifo (bar within ±5%).")
+    return L
+
+
+def render_recorder(r: dict) -> list[str]:
+    return [f"16 streaming clients, same load on two servers, one with the recorder off (`{' '.join(r['off_args'])}`), "
+            "alternating.\n",
+            "| recorder | gen tok/s | completed req/s |", "|---|---|---|",
+            f"| on | {fmt(r['on']['gen_tok_s'])} | {fmt(r['on']['req_s'], 2)} |",
+            f"| off | {fmt(r['off']['gen_tok_s'])} | {fmt(r['off']['req_s'], 2)} |",
+            f"\nDrop with the recorder on, paired per round: {fmt(r['drop_pct'], 2, '%')} (bar < 2%)."]
+
+
+def render_metrics(m: dict) -> list[str]:
+    return [
+        f"- Recorder throughput (`valet-recorderbench`, {m['recorder_rows']:,} job rows through `Recorder.record` "
+        f"then `flush()`, real SQLite file, WAL): {fmt(m['recorder_rows_per_s'], 0)} rows/s (bar ≥ 5,000); "
+        f"enqueue cost on the caller's thread {fmt(m['recorder_enqueue_ns_per_row'], 0, ' ns')}/row.",
+        f"- `/metrics` scrape latency with {m['jobs_rows']:,} rows in `jobs` ({m['scrapes_per_round']} sequential "
+        f"scrapes per round, keep-alive): p50 {fmt(m['scrape_p50_ms'], 2, ' ms')}, p99 "
+        f"{fmt(m['scrape_p99_ms'], 2, ' ms')} (bar p99 ≤ 5 ms); body {m['scrape_bytes']} bytes.",
+    ]
+
+
+def render_locks(lk: dict) -> list[str]:
+    locks = lk["locks"]
+    L = ["`Benchmarks/` executable `valet-lockbench` (custom timing: T threads hammer one lock for a fixed time; "
+         "ns per operation = wall time ÷ all threads' operations; the lock types are interleaved per cell).\n"]
+    for k, v in lk.get("definitions", {}).items():
+        L.append(f"- **{k}**: {v}")
+    L.append("")
+    L.append("| workload | threads | " + " | ".join(locks) + " |")
+    L.append("|---|---|" + "---|" * len(locks))
+    for key, cells in lk["cells"].items():
+        w, t = key.rsplit("/", 1)
+        L.append(f"| {w} | {t} | " + " | ".join(fmt(cells.get(n), 1) for n in locks) + " |")
+    L.append("\nUncontended acquire + release (one thread), ns/op:\n")
+    L.append("| " + " | ".join(lk["uncontended_ns"].keys()) + " |")
+    L.append("|" + "---|" * len(lk["uncontended_ns"]))
+    L.append("| " + " | ".join(fmt(v, 2) for v in lk["uncontended_ns"].values()) + " |")
+    L.append(f"\nInstrumentedLock overhead over a bare `Mutex`, paired per round: {fmt(lk['overhead_ns'], 2, ' ns')} "
+             "(bar ≤ 50 ns).")
+    return L
+
+
+def render_micro(mi: dict) -> list[str]:
+    L = ["ordo-one/package-benchmark 1.38.1 (`Benchmarks/`, `swift package benchmark`); wall clock per "
+         "iteration, p50 (p0–p99).\n",
+         "| target | benchmark | p50 | p0 | p99 | throughput |", "|---|---|---|---|---|---|"]
+    for name, r in sorted(mi["benchmarks"].items(), key=lambda kv: (kv[1].get("target", ""), kv[0])):
+        # package-benchmark turns spaces into underscores; the (bytes=…)/(flops=…) markers feed the last column.
+        label = re.sub(r"\s*\((?:bytes|flops)=\d+\)", "", name.replace("_", " ")).strip()
+        label = re.sub(r"\b(Q\d) (\d|K)\b", r"\1_\2", label)
+        thr = ""
+        if "mb_s" in r:
+            thr = f"{r['mb_s']:.1f} MB/s"
+        elif "gflop_s" in r:
+            thr = f"{r['gflop_s']:.2f} GOP/s"
+        L.append(f"| {r.get('target', '')} | {label} | {_ns(r['p50_ns'])} | {_ns(r['p0_ns'])} | {_ns(r['p99_ns'])} | {thr} |")
+    return L
+
+
+def _ns(v: float) -> str:
+    if v >= 1e6:
+        return f"{v / 1e6:.2f} ms"
+    if v >= 1e3:
+        return f"{v / 1e3:.2f} µs"
+    return f"{v:.0f} ns"
+
+
+RENDER = {"engine": render_engine, "server": render_server, "sched": render_sched, "recorder": render_recorder,
+          "metrics": render_metrics, "locks": render_locks, "micro": render_micro}
+
+
+# ---------------------------------------------------------------------------------------------- main
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="the smaller development version (< 2 min)")
+    ap.add_argument("--parts", default=",".join(ALL_PARTS), help="comma-separated subset of " + ",".join(ALL_PARTS))
+    ap.add_argument("--valet", default=str(ROOT / ".build" / "release" / "valet"))
+    ap.add_argument("--model", default=os.environ.get("VALET_TEST_MODEL",
+                                                     str(ROOT / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf")))
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    ap.add_argument("--name", default="latest", help="report file stem (latest.md / latest.json)")
+    ap.add_argument("--no-build", action="store_true", help="reuse Benchmarks/ executables already built")
+    args = ap.parse_args()
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    unknown = [p for p in parts if p not in PARTS]
+    if unknown:
+        ap.error(f"unknown part(s): {', '.join(unknown)}")
+    if not Path(args.valet).exists():
+        ap.error(f"{args.valet} not found: run `make build` (the Makefile's bench targets do)")
+    if not Path(args.model).exists():
+        ap.error(f"model {args.model} not found: run `make model`")
+    ctx = Ctx(args)
+    t0 = time.time()
+    doc = {
+        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "mode": ctx.mode,
+        "command": "make bench-quick" if args.quick else "make bench",
+        "machine": machine_info(),
+        "commit": commit_info(),
+        "model": os.path.relpath(ctx.model, ROOT) if ctx.model.startswith(str(ROOT)) else ctx.model,
+        "parts": {},
+    }
+    log(f"mode {ctx.mode}, parts {parts}, scratch {ctx.tmp}")
+    failed = []
+    try:
+        for name in parts:
+            log(f"--- part {name}")
+            ts = time.time()
+            try:
+                doc["parts"][name] = PARTS[name](ctx)
+            except Exception as exc:  # one broken part must not lose the others' figures
+                log(f"part {name} failed: {exc}")
+                doc["parts"][name] = {"error": str(exc).strip().splitlines()[0][:300] if str(exc).strip() else
+                                      type(exc).__name__}
+                ctx.notes.append(f"{name}: {str(exc)[:1500]}")
+                failed.append(name)
+            doc["parts"][name]["elapsed_s"] = round(time.time() - ts, 1)
+    finally:
+        doc["elapsed_s"] = time.time() - t0
+        doc["notes"] = ctx.notes
+        doc["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        doc = json.loads(json.dumps(doc, default=str))
+        doc["headline"] = [dict(zip(("figure", "valet", "bar", "verdict"), h)) for h in headline(doc)]
+        (out / f"{args.name}.json").write_text(json.dumps(doc, indent=1, default=str) + "\n")
+        (out / f"{args.name}.md").write_text(render_md(doc))
+        log(f"wrote {out / (args.name + '.md')} and .json in {doc['elapsed_s'] / 60:.1f} min")
+        print("\n" + render_readme(doc))
+        if failed:
+            log(f"kept {ctx.tmp} (server logs) for the failed part(s): {', '.join(failed)}")
+        else:
+            shutil.rmtree(ctx.tmp, ignore_errors=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
