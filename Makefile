@@ -62,4 +62,4 @@ bench-quick: deps model build
 	VALET_TEST_MODEL=$(abspath $(MODEL)) $(PYTHON) bench/run.py --quick
 
 clean:
-	rm -rf .build
+	rm -rf .build Benchmarks/.build Benchmarks/.build-tools

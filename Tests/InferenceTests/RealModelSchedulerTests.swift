@@ -82,10 +82,17 @@ import Testing
         let clock = ManualClock()
         let config = SchedulerConfig(totalBlocks: lowCost + highCost - 1, preemptAfter: 2)
         let rec = await run(m, [low, high], clock: clock, config: config) { s, rec in
-            s.submit(low, onEvent: rec.sink("low"))
-            _ = await eventually(600) { rec.tokens("low").count >= 4 }
-            s.submit(high, onEvent: rec.sink("high"))
-            clock.advance(3)
+            // Submit the high job from the low one's 4th token event, on the engine thread, so a loaded machine
+            // cannot let the low job finish before the high one arrives.
+            let lowSink = rec.sink("low"), highSink = rec.sink("high")
+            let seen = TokenCounter()
+            s.submit(low) { event in
+                lowSink(event)
+                if case .token = event, seen.count.add(1, ordering: .relaxed).newValue == 4 {
+                    s.submit(high, onEvent: highSink)
+                    clock.advance(3)
+                }
+            }
         }
         #expect(rec.preempted == ["low"])
         #expect(rec.terminalOrder == ["high", "low"])
@@ -93,4 +100,8 @@ import Testing
         #expect(rec.text("high") == alone["q1"])
         #expect(rec.tokens("low").count == 40 || rec.finish("low") == .stop)
     }
+}
+
+private final class TokenCounter: Sendable {
+    let count = Atomic<Int>(0)
 }
