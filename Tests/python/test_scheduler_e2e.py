@@ -89,7 +89,9 @@ def test_parking_lot_over_http(lot):
     refused = [r for r in results if r["status"] == 429]
     served = [r for r in results if r["status"] == 200]
     assert high["status"] == 200 and high.get("done"), high
-    assert len(refused) >= LOWS - 2 - 8, statuses
+    # Two fit at once and eight may park; jobs that finish (or the disconnect) while the lows arrive free room.
+    assert len(refused) + len(served) == LOWS, statuses
+    assert len(refused) >= LOWS // 2 and len(served) > 2, statuses
     assert all(int(r["headers"]["Retry-After"]) >= 1 for r in refused)
     assert all(r["error"]["type"] for r in refused)
 
