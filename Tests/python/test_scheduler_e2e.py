@@ -57,7 +57,13 @@ def stream(server, priority, result, close_after_first=False):
 
 
 def job(server, job_id):
-    r = requests.get(f"{server.base}/v1/jobs/{job_id}", headers=server.headers(), timeout=10)
+    # A finished job's row reaches SQLite within one recorder flush interval (250 ms), not instantly.
+    deadline = time.time() + 5
+    while True:
+        r = requests.get(f"{server.base}/v1/jobs/{job_id}", headers=server.headers(), timeout=10)
+        if r.status_code == 200 or time.time() > deadline:
+            break
+        time.sleep(0.1)
     assert r.status_code == 200, r.text
     return r.json()
 
