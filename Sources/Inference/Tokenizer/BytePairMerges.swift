@@ -123,43 +123,17 @@ struct BytePairMerges: Sendable {
         var next = Array(1...n)
         next[n - 1] = -1
         var prev = Array(-1..<(n - 1))
-        var heap: [UInt64] = []
-        heap.reserveCapacity(n)
+        var heap = MergeHeap<UInt64>(capacity: n)
         func push(_ left: Int) {
             guard left >= 0, next[left] >= 0 else { return }
             let r = lookup(symbols[left], symbols[next[left]]).rank
             guard r != .max else { return }
-            heap.append(UInt64(r) << 32 | UInt64(left))
-            var c = heap.count - 1
-            while c > 0 {
-                let p = (c - 1) / 2
-                guard heap[c] < heap[p] else { break }
-                heap.swapAt(c, p)
-                c = p
-            }
-        }
-        func pop() -> UInt64 {
-            let top = heap[0]
-            let last = heap.removeLast()
-            if !heap.isEmpty {
-                heap[0] = last
-                var p = 0
-                while true {
-                    let l = 2 * p + 1, r = l + 1
-                    var m = p
-                    if l < heap.count && heap[l] < heap[m] { m = l }
-                    if r < heap.count && heap[r] < heap[m] { m = r }
-                    if m == p { break }
-                    heap.swapAt(p, m)
-                    p = m
-                }
-            }
-            return top
+            heap.push(UInt64(r) << 32 | UInt64(left))
         }
         var alive = [Bool](repeating: true, count: n)
         for i in 0..<(n - 1) { push(i) }
         while !heap.isEmpty {
-            let entry = pop()
+            let entry = heap.pop()
             let left = Int(entry & 0xFFFF_FFFF)
             let rank = UInt32(entry >> 32)
             // Entries go stale when a neighbour merges; a rank names exactly one pair, so a match means current.

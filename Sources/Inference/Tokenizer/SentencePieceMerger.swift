@@ -7,14 +7,14 @@ struct SentencePieceMerger {
     let byteTokens: [Int32]
     let unknown: Int32?
 
-    private struct Bigram {
+    private struct Bigram: Comparable {
         var score: Float
         var left: Int
         var right: Int
         var size: Int
 
         /// Higher score first; on a tie the leftmost pair, as SentencePiece does.
-        func before(_ o: Bigram) -> Bool { score > o.score || (score == o.score && left < o.left) }
+        static func < (a: Bigram, b: Bigram) -> Bool { a.score > b.score || (a.score == b.score && a.left < b.left) }
     }
 
     /// Tokenizes `text` (spaces already escaped to U+2581) and appends the ids to `out`.
@@ -34,35 +34,7 @@ struct SentencePieceMerger {
             next.append(i < text.count ? start.count : -1)
         }
 
-        var heap: [Bigram] = []
-        func push(_ g: Bigram) {
-            heap.append(g)
-            var c = heap.count - 1
-            while c > 0 {
-                let p = (c - 1) / 2
-                guard heap[c].before(heap[p]) else { break }
-                heap.swapAt(c, p)
-                c = p
-            }
-        }
-        func pop() -> Bigram {
-            let top = heap[0]
-            let last = heap.removeLast()
-            if !heap.isEmpty {
-                heap[0] = last
-                var p = 0
-                while true {
-                    let l = 2 * p + 1, r = l + 1
-                    var m = p
-                    if l < heap.count && heap[l].before(heap[m]) { m = l }
-                    if r < heap.count && heap[r].before(heap[m]) { m = r }
-                    if m == p { break }
-                    heap.swapAt(p, m)
-                    p = m
-                }
-            }
-            return top
-        }
+        var heap = MergeHeap<Bigram>(capacity: start.count)
         func token(_ s: Int, _ n: Int) -> Int32? {
             ids[String(decoding: text[s..<(s + n)], as: UTF8.self)]
         }
@@ -70,12 +42,12 @@ struct SentencePieceMerger {
             guard l >= 0, r >= 0 else { return }
             let size = length[l] + length[r]
             guard let id = token(start[l], size), Int(id) < scores.count else { return }
-            push(Bigram(score: scores[Int(id)], left: l, right: r, size: size))
+            heap.push(Bigram(score: scores[Int(id)], left: l, right: r, size: size))
         }
 
         for k in 1..<start.count { tryPair(k - 1, k) }
         while !heap.isEmpty {
-            let g = pop()
+            let g = heap.pop()
             // Skip pairs made stale by an earlier merge of either side.
             guard length[g.left] > 0, length[g.right] > 0, length[g.left] + length[g.right] == g.size else { continue }
             length[g.left] += length[g.right]
