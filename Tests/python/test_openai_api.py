@@ -369,6 +369,14 @@ def test_http_errors(valet):
     r = requests.post(valet.base + "/v1/chat/completions", data="model=x",
                       headers=valet.headers(**{"Content-Type": "application/x-www-form-urlencoded"}))
     assert_error(r, 415)
+    # Headers over the 32 KiB default: the API's error JSON, the body unread, the server unharmed.
+    big = valet.headers(**{"X-Padding": "p" * (40 * 1024)})
+    r = requests.post(valet.base + "/v1/chat/completions", data=b"{}", headers=big)
+    assert_error(r, 431)
+    assert r.json()["error"]["code"] == "request_header_fields_too_large"
+    assert "32768 bytes" in r.json()["error"]["message"]
+    just_under = valet.headers(**{"X-Padding": "p" * (30 * 1024)})
+    assert requests.get(valet.base + "/v1/models", headers=just_under).status_code == 200
 
 
 def test_bad_requests_never_break_the_server(valet):
