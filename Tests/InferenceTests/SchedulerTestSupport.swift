@@ -104,6 +104,9 @@ final class Recorder: SchedulerObserver {
         var afterTerminal: [String] = []
         var finished: [JobSnapshot] = []
         var preempted: [String] = []
+        var suspended: [String] = []
+        /// Every token event, in the order the scheduler emitted them (job id per token).
+        var tokenOrder: [String] = []
     }
     private let state = Mutex(State())
 
@@ -114,6 +117,7 @@ final class Recorder: SchedulerObserver {
                 s.events[id, default: []].append(e)
                 switch e {
                 case .admitted: s.admittedOrder.append(id)
+                case .token: s.tokenOrder.append(id)
                 case .finished, .failed: s.terminalOrder.append(id)
                 default: break
                 }
@@ -123,12 +127,15 @@ final class Recorder: SchedulerObserver {
 
     func jobFinished(_ job: JobSnapshot) { state.withLock { $0.finished.append(job) } }
     func jobPreempted(id: String, priority: Priority) { state.withLock { $0.preempted.append(id) } }
+    func jobSuspended(id: String, priority: Priority) { state.withLock { $0.suspended.append(id) } }
 
     var admittedOrder: [String] { state.withLock { $0.admittedOrder } }
     var terminalOrder: [String] { state.withLock { $0.terminalOrder } }
     var afterTerminal: [String] { state.withLock { $0.afterTerminal } }
     var finished: [JobSnapshot] { state.withLock { $0.finished } }
     var preempted: [String] { state.withLock { $0.preempted } }
+    var suspended: [String] { state.withLock { $0.suspended } }
+    var tokenOrder: [String] { state.withLock { $0.tokenOrder } }
     func events(_ id: String) -> [JobEvent] { state.withLock { $0.events[id] ?? [] } }
 
     func terminal(_ id: String) -> JobEvent? {

@@ -10,6 +10,8 @@ public struct SchedulerCounters: Sendable, Equatable {
     public var timedOut = 0
     public var evicted = 0
     public var preempted = 0
+    /// Running sequences that gave their decode row to higher-priority work but kept their blocks (no recompute).
+    public var suspended = 0
     /// Client cancels (disconnects), parked or running.
     public var cancelled = 0
     /// Ended by shutdown after having been accepted.
