@@ -32,9 +32,9 @@ public struct SchedulerCounters: Sendable, Equatable {
 public struct SchedulerStats: Sendable, Equatable {
     /// "parking-lot" or "fifo".
     public var schedulerType: String
-    /// Sequences admitted and running in the engine loop (`active_workers`).
+    /// Sequences holding a decode row in the engine loop (`active_workers`).
     public var running: Int
-    /// Jobs parked in the lot (`queued_tasks`).
+    /// Jobs waiting in the lot (`queued_tasks`), suspended sequences (waiting for a row, blocks kept) included.
     public var queued: Int
     /// Parked jobs by the priority they asked for.
     public var queuedByPriority: [Priority: Int]
