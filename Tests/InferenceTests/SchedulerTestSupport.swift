@@ -13,6 +13,8 @@ final class FakeEngine: StepEngine {
     let totalBlocks: Int
     let contextLength: Int
     private let stepDelay: Double
+    /// Optional step duration from the step's composition (tokens fed per sequence), slept like `stepDelay`.
+    private let stepSeconds: (@Sendable ([Int]) -> Double)?
     private let onStep: (@Sendable (Int) -> Void)?
     private struct State {
         var pool: [Int32]
@@ -23,11 +25,12 @@ final class FakeEngine: StepEngine {
     private let state: Mutex<State>
 
     init(vocab: Int = 64, blocks: Int, context: Int = 4096, stepDelay: Double = 0,
-         onStep: (@Sendable (Int) -> Void)? = nil) {
+         stepSeconds: (@Sendable ([Int]) -> Double)? = nil, onStep: (@Sendable (Int) -> Void)? = nil) {
         vocabSize = vocab
         totalBlocks = blocks
         contextLength = context
         self.stepDelay = stepDelay
+        self.stepSeconds = stepSeconds
         self.onStep = onStep
         state = Mutex(State(pool: Array(repeating: -1, count: blocks * 16)))
     }
@@ -49,7 +52,8 @@ final class FakeEngine: StepEngine {
             return s.steps
         }
         onStep?(step)
-        if stepDelay > 0 { usleep(UInt32(stepDelay * 1e6)) }
+        let delay = stepDelay + (stepSeconds?(batch.map(\.tokens.count)) ?? 0)
+        if delay > 0 { usleep(UInt32(delay * 1e6)) }
         var rows: [(Int, Int, [Float])] = []
         state.withLock { s in
             var seen = Set<Int32>()
