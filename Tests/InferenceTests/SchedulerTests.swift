@@ -387,6 +387,7 @@ private func doubleReleases(_ s: Scheduler) -> Int { s.core.state.withLock { $0.
         let (s, _, rec) = make(blocks: 40, eog: [])
         var scoring = request("score", prompt: 6, max: 0)
         scoring.promptLogprobs = true
+        scoring.logprobs = 3
         var lp = request("lp", prompt: 6, max: 3)
         lp.logprobs = 2
         let plain = request("stop", prompt: 6, max: 40)
@@ -406,7 +407,15 @@ private func doubleReleases(_ s: Scheduler) -> Int { s.core.state.withLock { $0.
         let scores = rec.events("score").compactMap { if case .promptLogprobs(let p) = $0 { p } else { nil } }
         #expect(scores.count == 1)
         #expect(scores.first?.count == 6 && scores.first?.first! == nil)
-        #expect(scores.first?.dropFirst().allSatisfy { ($0?.logprob ?? 1) <= 0 } == true)
+        #expect(scores.first?.dropFirst().allSatisfy { ($0?.token.logprob ?? 1) <= 0 } == true)
+        // Three alternatives per scored position, best first, none likelier than certain, the best at least as
+        // likely as the prompt's own token.
+        for entry in scores.first?.dropFirst() ?? [] {
+            guard let entry else { Issue.record("a scored position has no entry"); continue }
+            #expect(entry.top.count == 3)
+            #expect(zip(entry.top, entry.top.dropFirst()).allSatisfy { $0.logprob >= $1.logprob })
+            #expect(entry.top.first!.logprob >= entry.token.logprob && entry.top.first!.logprob <= 0)
+        }
         guard case .finished(.length, let usage) = rec.terminal("score") else {
             Issue.record("scoring should finish with length")
             return

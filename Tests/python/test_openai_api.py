@@ -280,6 +280,13 @@ def test_echo_scoring(valet):
     assert lp.token_logprobs[0] is None
     assert all(isinstance(x, float) and x <= 0 for x in lp.token_logprobs[1:])
     assert lp.text_offset == sorted(lp.text_offset)
+    # Each scored prompt token: its own logprob plus the best alternative (up to logprobs + 1 entries, as OpenAI).
+    assert lp.top_logprobs[0] is None
+    for token, own, top in zip(lp.tokens[1:], lp.token_logprobs[1:], lp.top_logprobs[1:]):
+        assert 1 <= len(top) <= 2 and top[token] == pytest.approx(own)
+        assert max(top.values()) >= own
+    # Alternatives are real: somewhere in this sentence the model expected another token than the one written.
+    assert any(len(top) == 2 for top in lp.top_logprobs[1:])
     # Echo plus generation: the prompt leads the text and the generated tokens follow its logprobs.
     r = valet.client().completions.create(model=valet.model_name, prompt=prompt, max_tokens=3, echo=True, logprobs=0,
                                           temperature=0, extra_body={"logit_bias": NO_EOS})

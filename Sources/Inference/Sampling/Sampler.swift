@@ -217,7 +217,18 @@ public struct Sampler: Sendable {
 
     /// log-softmax of `logits` at `token` (prompt scoring; no bias, no penalties).
     public static func logprob(of token: Int32, in logits: UnsafeMutableBufferPointer<Float>) -> Float {
-        guard token >= 0 && Int(token) < logits.count else { return -.infinity }
-        return logits[Int(token)] - VectorMath.logSumExp(logits)
+        score(token, in: logits, top: 0).logprob
+    }
+
+    /// log-softmax of `logits` at `token` and at the `top` most likely tokens, best first (prompt scoring).
+    public static func score(_ token: Int32, in logits: UnsafeMutableBufferPointer<Float>, top n: Int)
+        -> (logprob: Float, top: [TokenScore])
+    {
+        let normalizer = VectorMath.logSumExp(logits)
+        let alternatives = n > 0
+            ? PartialSelection.top(n, of: logits).map { TokenScore(token: Int32($0), logprob: logits[$0] - normalizer) }
+            : []
+        guard token >= 0 && Int(token) < logits.count else { return (-.infinity, alternatives) }
+        return (logits[Int(token)] - normalizer, alternatives)
     }
 }

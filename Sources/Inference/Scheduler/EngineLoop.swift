@@ -8,7 +8,7 @@ struct EngineLoop {
         /// Tokens of `job.generation.tokens` already in this sequence's KV blocks.
         var cached = 0
         let order: UInt64
-        var promptLogprobs: [TokenLogprob?]?
+        var promptLogprobs: [PromptTokenLogprob?]?
         /// Gave its decode row to higher-priority work; keeps its blocks and cache, waits in the lot for a row.
         var suspended = false
     }
@@ -346,9 +346,11 @@ struct EngineLoop {
                 let prompt = running[i].job.request.promptTokens
                 if wantsPromptLogprobs[b] && position + 1 < prompt.count {
                     let target = prompt[position + 1]
-                    let score = TokenLogprob(token: target, bytes: decoder.bytes(of: target),
-                                             logprob: Sampler.logprob(of: target, in: row))
-                    running[i].promptLogprobs?[position + 1] = score
+                    let (logprob, top) = Sampler.score(target, in: row, top: running[i].job.request.logprobs ?? 0)
+                    let entry = PromptTokenLogprob(
+                        token: TokenLogprob(token: target, bytes: decoder.bytes(of: target), logprob: logprob),
+                        top: withBytes(top))
+                    running[i].promptLogprobs?[position + 1] = entry
                 }
                 if position == running[i].job.generation!.tokens.count - 1 && running[i].job.maxTokens > 0 {
                     let topN = running[i].job.request.logprobs
@@ -413,7 +415,7 @@ struct EngineLoop {
         var top: [TokenLogprob] = []
         if request.logprobs != nil, let lp = sample.logprob {
             logprob = TokenLogprob(token: token, bytes: decoder.bytes(of: token), logprob: lp)
-            top = sample.top.map { TokenLogprob(token: $0.token, bytes: decoder.bytes(of: $0.token), logprob: $0.logprob) }
+            top = withBytes(sample.top)
         }
         if let last = running[i].job.lastTokenMono {
             core.observer?.tokenEmitted(id: request.id, priority: request.priority, gapSeconds: now - last)
@@ -442,6 +444,11 @@ struct EngineLoop {
             s.running = count
         }
         core.conclude(r.job, outcome, matchedStop: r.job.generation?.text.matchedStop)
+    }
+
+    /// Scores as the API reports them: with each token's bytes.
+    private func withBytes(_ scores: [TokenScore]) -> [TokenLogprob] {
+        scores.map { TokenLogprob(token: $0.token, bytes: decoder.bytes(of: $0.token), logprob: $0.logprob) }
     }
 
     private func endUnadmitted(_ job: SchedulerJob, _ outcome: JobOutcome) {

@@ -12,6 +12,17 @@ public struct TokenLogprob: Sendable, Equatable {
     }
 }
 
+/// One prompt token's score: its own logprob and the most likely tokens at that position (best first; empty unless
+/// the request asked for alternatives).
+public struct PromptTokenLogprob: Sendable, Equatable {
+    public var token: TokenLogprob
+    public var top: [TokenLogprob]
+    public init(token: TokenLogprob, top: [TokenLogprob] = []) {
+        self.token = token
+        self.top = top
+    }
+}
+
 public struct GeneratedToken: Sendable, Equatable {
     public var token: Int32
     /// Text that became complete with this token (UTF-8 safe, stop strings held back); may be empty.
@@ -64,7 +75,7 @@ public enum JobEvent: Sendable {
     /// Left the lot; blocks reserved.
     case admitted
     /// Logprobs of the prompt tokens (index 0 has none), sent once after prefill when asked for.
-    case promptLogprobs([TokenLogprob?])
+    case promptLogprobs([PromptTokenLogprob?])
     case token(GeneratedToken)
     /// Terminal: generation ended normally.
     case finished(FinishReason, Usage)

@@ -138,7 +138,7 @@ final class CompletionRun: Sendable {
         }
     }
 
-    private func promptLogprobs(_ position: Int, _ entries: [TokenLogprob?], _ s: inout State) {
+    private func promptLogprobs(_ position: Int, _ entries: [PromptTokenLogprob?], _ s: inout State) {
         guard kind == .text, echo, wantLogprobs, !s.choices[position].echoed else { return }
         let job = jobs[position]
         var logprobs = CompletionLogprobs()
@@ -146,7 +146,9 @@ final class CompletionRun: Sendable {
         for (i, token) in job.request.promptTokens.enumerated() {
             let entry = i < entries.count ? entries[i] : nil
             let bytes = backend.tokenBytes(token)
-            logprobs.append(bytes: bytes, logprob: entry?.logprob, top: entry.map { [$0] }, offset: offset)
+            // As OpenAI does, the token's own logprob joins its alternatives (up to logprobs + 1 entries).
+            logprobs.append(bytes: bytes, logprob: entry?.token.logprob, top: entry.map { [$0.token] + $0.top },
+                            offset: offset)
             offset += tokenText(bytes).unicodeScalars.count
         }
         s.choices[position].echoed = true
