@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # `make bench` / `make bench-quick`: runs every benchmark part against the release build, interleaving A/B sides,
-# and writes bench/results/latest.md + latest.json (medians with min–max, machine, commit and date on top).
+# and writes bench/results/latest.md + .json (quick: quick.md + .json), medians with min–max, machine, commit, date.
 """Valet benchmark harness.
 
     python3 bench/run.py [--quick] [--parts engine,server,sched,recorder,metrics,locks,micro] [--update-readme]
@@ -64,7 +64,7 @@ MODES = {
         levels=(1, 4, 16, 32), load_rounds=2, load_duration=12.0, load_warmup=1.0, max_tokens=64, drain=4.0,
         trivial_duration=6.0, warm_cap=None, warm_max=60.0, prompt_mix=loadgen.PROMPT_MIX,
         sched_rounds=2, sched_duration=20.0, sched_warmup=1.0, sched_warm_cap=None,
-        rec_rounds=3, rec_duration=10.0, rec_warmup=1.0, rec_clients=8,
+        rec_rounds=4, rec_duration=10.0, rec_warmup=1.0, rec_clients=8,
         recorder_rows=100_000, recorder_rounds=3, jobs_rows=1_000_000, scrapes=500, scrape_rounds=3,
         lock_rounds=3, lock_ms=150, lock_threads="2,8,16,32",
         micro_filter=None, micro_seconds=2,
@@ -234,6 +234,7 @@ class Server:
             cmd += ["--db", self.db]
         cmd += self.args
         self.cmd = cmd
+        self.ctx.server_starts += 1
         self.logf = open(self.log_path, "w")
         self.proc = subprocess.Popen(cmd, stdout=self.logf, stderr=subprocess.STDOUT, cwd=ROOT)
         deadline = time.time() + 180
@@ -371,7 +372,6 @@ class Ctx:
             name = "-".join(part.strip("-") for item in key for part in item if part) or "default"
             srv = Server(self, name, args)
             srv.start()
-            self.server_starts += 1
             self.servers[key] = srv
         return srv
 
