@@ -74,7 +74,7 @@ MODES = {
         # warm_cap: the window opens after this many completions rather than one per client, or after warm_max
         # seconds whatever happened — the quick figures include some of the first wave's prefill, which the full
         # run's steady-state window leaves out, but a busy machine can't stretch a quick run much past 2 minutes.
-        levels=(1, 4, 16, 32), load_rounds=1, load_duration=2.0, load_warmup=0.3, max_tokens=16, drain=1.0,
+        levels=(1, 4, 16, 32), load_rounds=1, load_duration=2.0, load_warmup=0.3, max_tokens=16, drain=2.0,
         trivial_duration=1.5, warm_cap=4, warm_max=3.0,
         # Prompts a quarter as long: the first wave's prefill then fits the short warm-up, so the windows see decoding.
         prompt_mix=tuple((max(4, w // 4), n) for w, n in loadgen.PROMPT_MIX),
@@ -297,6 +297,21 @@ class Server:
         self.logf.close()
         self.proc = None
 
+    def wait_idle(self, timeout: float = 15.0) -> float:
+        """Waits until nothing runs or waits in the server (requests the previous load cut off can take a moment
+        to be cancelled); returns the seconds waited. A shared server must not start a run with leftover work."""
+        t0 = time.time()
+        while time.time() - t0 < timeout:
+            try:
+                status, body = self.get("/v1/metrics?window=1")
+                doc = json.loads(body) if status == 200 else {}
+                if doc.get("active_workers", 1) == 0 and doc.get("queued_tasks", 1) == 0:
+                    break
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.05)
+        return time.time() - t0
+
     def get(self, path: str) -> tuple[int, bytes]:
         c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         try:
@@ -318,6 +333,9 @@ def load(ctx: "Ctx", server: "Server", **kw) -> dict:
     kw.setdefault("drain", ctx.p["drain"])
     kw.setdefault("prompt_mix", ctx.p["prompt_mix"])
     cfg = loadgen.LoadConfig(url=server.url, model=server.model_id, **kw)
+    waited = server.wait_idle()
+    if waited > 1:
+        log(f"waited {waited:.1f} s for {server.name} to finish work left by the previous run")
     cpu0 = time.process_time()
     res = loadgen.run_load(cfg)
     out = {"all": loadgen.summarize(res)}
