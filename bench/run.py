@@ -66,7 +66,7 @@ MODES = {
         sched_rounds=2, sched_duration=20.0, sched_warmup=1.0, sched_warm_cap=None,
         rec_rounds=4, rec_duration=10.0, rec_warmup=1.0, rec_clients=8,
         recorder_rows=100_000, recorder_rounds=3, jobs_rows=1_000_000, scrapes=500, scrape_rounds=3,
-        lock_rounds=3, lock_ms=150, lock_threads="2,8,16,32",
+        lock_rounds=3, lock_ms=150, lock_threads="2,8,16,32", lock_iterations=5_000_000,
         micro_filter=None, micro_seconds=2,
     ),
     "quick": dict(
@@ -81,7 +81,7 @@ MODES = {
         sched_rounds=1, sched_duration=3.0, sched_warmup=0.3, sched_warm_cap=8,
         rec_rounds=2, rec_duration=2.0, rec_warmup=0.3, rec_clients=8,
         recorder_rows=20_000, recorder_rounds=2, jobs_rows=100_000, scrapes=100, scrape_rounds=2,
-        lock_rounds=2, lock_ms=10, lock_threads="2,32",
+        lock_rounds=2, lock_ms=10, lock_threads="2,32", lock_iterations=1_000_000,
         micro_filter=None, micro_seconds=0.1,
     ),
 }
@@ -703,7 +703,7 @@ def part_locks(ctx: Ctx) -> dict:
     p = ctx.p
     exe = bench_pkg_build(ctx) / "valet-lockbench"
     cmd = [str(exe), "--rounds", str(p["lock_rounds"]), "--duration-ms", str(p["lock_ms"]),
-           "--threads", p["lock_threads"], "--json"]
+           "--threads", p["lock_threads"], "--iterations", str(p["lock_iterations"]), "--json"]
     rc, out, err, _ = run_cmd(cmd, timeout=900)
     if rc != 0:
         raise RuntimeError(f"lockbench failed: {err[-2000:]}")
