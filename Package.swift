@@ -53,8 +53,10 @@ let package = Package(
                 "Inference",
                 "ValetMetrics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            ],
+            plugins: ["BuildRevision"]
         ),
+        .plugin(name: "BuildRevision", capability: .buildTool()),
         .testTarget(name: "InferenceTests", dependencies: ["Inference"]),
         .testTarget(name: "MetricsTests", dependencies: ["ValetMetrics"]),
         .testTarget(name: "ServiceTests", dependencies: ["Service", "Inference", "ValetMetrics"]),

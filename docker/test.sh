@@ -101,7 +101,8 @@ fi
 build() {  # build TAG [extra build args...]
   local tag=$1; shift
   podman build --format docker --pull=never \
-    --build-arg SWIFT_IMAGE="$BUILDER_BASE" --build-arg RUNTIME_IMAGE="$RUNTIME_BASE" "$@" \
+    --build-arg SWIFT_IMAGE="$BUILDER_BASE" --build-arg RUNTIME_IMAGE="$RUNTIME_BASE" \
+    --build-arg VALET_REVISION="$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)" "$@" \
     --volume "$SWIFT_TOOLCHAIN:$SWIFT_TOOLCHAIN:ro" --volume "$SWIFT_PACKAGES:$SWIFT_PACKAGES:ro" \
     --ignorefile docker/Dockerfile.dockerignore -f docker/Dockerfile -t "$tag" .
 }

@@ -1,6 +1,9 @@
 # The OpenAI-compatible API end to end: a real `valet serve`, the real model, the official `openai` client.
 import json
+import os
+import re
 import signal
+import subprocess
 import threading
 import time
 
@@ -366,6 +369,14 @@ def test_http_errors(valet):
     r = requests.post(valet.base + "/v1/chat/completions", data="model=x",
                       headers=valet.headers(**{"Content-Type": "application/x-www-form-urlencoded"}))
     assert_error(r, 415)
+    # Headers over the 32 KiB default: the API's error JSON, the body unread, the server unharmed.
+    big = valet.headers(**{"X-Padding": "p" * (40 * 1024)})
+    r = requests.post(valet.base + "/v1/chat/completions", data=b"{}", headers=big)
+    assert_error(r, 431)
+    assert r.json()["error"]["code"] == "request_header_fields_too_large"
+    assert "32768 bytes" in r.json()["error"]["message"]
+    just_under = valet.headers(**{"X-Padding": "p" * (30 * 1024)})
+    assert requests.get(valet.base + "/v1/models", headers=just_under).status_code == 200
 
 
 def test_bad_requests_never_break_the_server(valet):
@@ -475,6 +486,18 @@ def test_metrics_and_job_record(valet):
     assert job.status_code == 200, job.text
     assert job.json()["id"] == job_id and job.json()["completion_tokens"] <= 2
     assert requests.get(valet.base + "/v1/jobs/cmpl-nope", headers=valet.headers()).status_code == 404
+
+
+def test_build_info_names_the_git_revision(valet):
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    head = subprocess.run(["git", "-C", root, "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True)
+    if head.returncode != 0:
+        pytest.skip("not a git checkout: the binary carries VALET_REVISION or 'unknown'")
+    text = requests.get(valet.base + "/metrics").text
+    info = [line for line in text.splitlines() if line.startswith("valet_build_info{")]
+    assert len(info) == 1
+    # A build from a tree with uncommitted changes is marked "-dirty".
+    assert re.search(r'revision="%s(-dirty)?"' % head.stdout.strip(), info[0]), info[0]
 
 
 # ---------------------------------------------------------------- shutdown and logs

@@ -63,20 +63,9 @@ final class RecorderWriter: @unchecked Sendable {
         do {
             var totals: [TotalsKey: TotalsDelta] = [:]
             for job in jobs {
-                insertJob.bind(1, job.id)
-                insertJob.bind(2, job.model)
-                insertJob.bind(3, job.priority)
-                insertJob.bind(4, job.status.rawValue)
-                insertJob.bind(5, job.finishReason)
-                insertJob.bind(6, job.promptTokens)
-                insertJob.bind(7, job.completionTokens)
-                insertJob.bind(8, job.costBlocks)
-                insertJob.bind(9, job.enqueuedAt)
-                insertJob.bind(10, job.admittedAt)
-                insertJob.bind(11, job.firstTokenAt)
-                insertJob.bind(12, job.finishedAt)
-                insertJob.bind(13, job.error)
-                try insertJob.run()
+                try insertJob.run(job.id, job.model, job.priority, job.status.rawValue, job.finishReason,
+                                  job.promptTokens, job.completionTokens, job.costBlocks, job.enqueuedAt,
+                                  job.admittedAt, job.firstTokenAt, job.finishedAt, job.error)
                 // A repeated id is ignored by the insert and must not count twice.
                 guard db.changes == 1 else { continue }
                 let key = TotalsKey(status: job.status.rawValue, finishReason: job.finishReason ?? "")
@@ -85,26 +74,13 @@ final class RecorderWriter: @unchecked Sendable {
                 totals[key, default: TotalsDelta()].completionTokens += job.completionTokens
             }
             for (key, delta) in totals {
-                addTotals.bind(1, key.status)
-                addTotals.bind(2, key.finishReason)
-                addTotals.bind(3, delta.jobs)
-                addTotals.bind(4, delta.promptTokens)
-                addTotals.bind(5, delta.completionTokens)
-                try addTotals.run()
+                try addTotals.run(key.status, key.finishReason, delta.jobs, delta.promptTokens, delta.completionTokens)
             }
             for sample in samples {
-                insertSample.bind(1, sample.time)
-                insertSample.bind(2, sample.queued)
-                insertSample.bind(3, sample.running)
-                insertSample.bind(4, sample.usedBlocks)
-                insertSample.bind(5, sample.totalBlocks)
-                try insertSample.run()
+                try insertSample.run(sample.time, sample.queued, sample.running, sample.usedBlocks, sample.totalBlocks)
             }
             for wait in lockWaits {
-                insertLockWait.bind(1, wait.time)
-                insertLockWait.bind(2, wait.lock)
-                insertLockWait.bind(3, wait.waitSeconds)
-                try insertLockWait.run()
+                try insertLockWait.run(wait.time, wait.lock, wait.waitSeconds)
             }
             try db.execute("COMMIT")
         } catch {

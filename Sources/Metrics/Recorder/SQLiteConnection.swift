@@ -113,6 +113,16 @@ final class SQLiteStatement {
         _ = try step()
     }
 
+    /// Binds `values` to parameters 1, 2, … in order, then runs as `run()` does.
+    func run<each Value: SQLiteBindable>(_ values: repeat each Value) throws(RecorderError) {
+        var index: Int32 = 0
+        for value in repeat each values {
+            index += 1
+            value.bind(to: self, at: index)
+        }
+        try run()
+    }
+
     func reset() {
         sqlite3_reset(handle)
         sqlite3_clear_bindings(handle)
@@ -129,4 +139,27 @@ final class SQLiteStatement {
     }
 
     func optionalText(_ column: Int32) -> String? { isNull(column) ? nil : text(column) }
+}
+
+/// A Swift value a statement parameter can take; Optional binds NULL for nil.
+protocol SQLiteBindable {
+    func bind(to statement: SQLiteStatement, at index: Int32)
+}
+
+extension Int: SQLiteBindable {
+    func bind(to statement: SQLiteStatement, at index: Int32) { statement.bind(index, self) }
+}
+
+extension Double: SQLiteBindable {
+    func bind(to statement: SQLiteStatement, at index: Int32) { statement.bind(index, self) }
+}
+
+extension String: SQLiteBindable {
+    func bind(to statement: SQLiteStatement, at index: Int32) { statement.bind(index, self) }
+}
+
+extension Optional: SQLiteBindable where Wrapped: SQLiteBindable {
+    func bind(to statement: SQLiteStatement, at index: Int32) {
+        if let self { self.bind(to: statement, at: index) } else { sqlite3_bind_null(statement.handle, index) }
+    }
 }

@@ -24,6 +24,13 @@ func finite(_ x: Float) -> Float { x.isFinite ? x : -9999 }
 
 func tokenText(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
 
+extension KeyedEncodingContainer {
+    /// OpenAI clients expect an absent value as an explicit `null`, where the synthesized encoder would drop the key.
+    mutating func encodeOrNull<T: Encodable>(_ value: T?, forKey key: Key) throws {
+        if let value { try encode(value, forKey: key) } else { try encodeNil(forKey: key) }
+    }
+}
+
 // MARK: chat
 
 public struct ChatTopLogprob: Encodable, Sendable, Equatable {
@@ -91,7 +98,7 @@ public struct ChatChoice: Encodable, Sendable {
         try message.encode("assistant", forKey: .role)
         try message.encode(content, forKey: .content)
         try message.encodeNil(forKey: .refusal)
-        if let logprobs { try c.encode(logprobs, forKey: .logprobs) } else { try c.encodeNil(forKey: .logprobs) }
+        try c.encodeOrNull(logprobs, forKey: .logprobs)
         try c.encode(finishReason, forKey: .finishReason)
     }
 }
@@ -108,19 +115,29 @@ enum EnvelopeKeys: String, CodingKey {
     case id, object, created, model, systemFingerprint = "system_fingerprint", choices, usage
 }
 
+extension ResponseHeader {
+    /// The envelope shared by whole responses and stream chunks; the caller adds `usage` as its kind requires.
+    func encode<C: Encodable>(object: String, choices: C, to encoder: any Encoder) throws
+        -> KeyedEncodingContainer<EnvelopeKeys>
+    {
+        var c = encoder.container(keyedBy: EnvelopeKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(object, forKey: .object)
+        try c.encode(created, forKey: .created)
+        try c.encode(model, forKey: .model)
+        try c.encode(systemFingerprint, forKey: .systemFingerprint)
+        try c.encode(choices, forKey: .choices)
+        return c
+    }
+}
+
 public struct ChatCompletionResponse: Encodable, Sendable {
     public var header: ResponseHeader
     public var choices: [ChatChoice]
     public var usage: UsageBody
 
     public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: EnvelopeKeys.self)
-        try c.encode(header.id, forKey: .id)
-        try c.encode("chat.completion", forKey: .object)
-        try c.encode(header.created, forKey: .created)
-        try c.encode(header.model, forKey: .model)
-        try c.encode(header.systemFingerprint, forKey: .systemFingerprint)
-        try c.encode(choices, forKey: .choices)
+        var c = try header.encode(object: "chat.completion", choices: choices, to: encoder)
         try c.encode(usage, forKey: .usage)
     }
 }
@@ -140,8 +157,8 @@ public struct ChatChunkChoice: Encodable, Sendable {
         var delta = c.nestedContainer(keyedBy: DeltaKeys.self, forKey: .delta)
         try delta.encodeIfPresent(role, forKey: .role)
         try delta.encodeIfPresent(content, forKey: .content)
-        if let logprobs { try c.encode(logprobs, forKey: .logprobs) } else { try c.encodeNil(forKey: .logprobs) }
-        if let finishReason { try c.encode(finishReason, forKey: .finishReason) } else { try c.encodeNil(forKey: .finishReason) }
+        try c.encodeOrNull(logprobs, forKey: .logprobs)
+        try c.encodeOrNull(finishReason, forKey: .finishReason)
     }
 }
 
@@ -153,15 +170,9 @@ public struct ChatCompletionChunk: Encodable, Sendable {
     public var usage: UsageBody?
 
     public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: EnvelopeKeys.self)
-        try c.encode(header.id, forKey: .id)
-        try c.encode("chat.completion.chunk", forKey: .object)
-        try c.encode(header.created, forKey: .created)
-        try c.encode(header.model, forKey: .model)
-        try c.encode(header.systemFingerprint, forKey: .systemFingerprint)
-        try c.encode(choices, forKey: .choices)
+        var c = try header.encode(object: "chat.completion.chunk", choices: choices, to: encoder)
         if includeUsage {
-            if let usage { try c.encode(usage, forKey: .usage) } else { try c.encodeNil(forKey: .usage) }
+            try c.encodeOrNull(usage, forKey: .usage)
         }
     }
 }
@@ -216,8 +227,8 @@ public struct CompletionChoice: Encodable, Sendable {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(index, forKey: .index)
         try c.encode(text, forKey: .text)
-        if let logprobs { try c.encode(logprobs, forKey: .logprobs) } else { try c.encodeNil(forKey: .logprobs) }
-        if let finishReason { try c.encode(finishReason, forKey: .finishReason) } else { try c.encodeNil(forKey: .finishReason) }
+        try c.encodeOrNull(logprobs, forKey: .logprobs)
+        try c.encodeOrNull(finishReason, forKey: .finishReason)
     }
 }
 
@@ -229,13 +240,7 @@ public struct CompletionResponse: Encodable, Sendable {
     public var includeUsageNull = false
 
     public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: EnvelopeKeys.self)
-        try c.encode(header.id, forKey: .id)
-        try c.encode("text_completion", forKey: .object)
-        try c.encode(header.created, forKey: .created)
-        try c.encode(header.model, forKey: .model)
-        try c.encode(header.systemFingerprint, forKey: .systemFingerprint)
-        try c.encode(choices, forKey: .choices)
+        var c = try header.encode(object: "text_completion", choices: choices, to: encoder)
         if let usage { try c.encode(usage, forKey: .usage) } else if includeUsageNull { try c.encodeNil(forKey: .usage) }
     }
 }
@@ -274,8 +279,8 @@ struct ErrorEnvelope: Encodable {
         var c = outer.nestedContainer(keyedBy: ErrorKeys.self, forKey: .error)
         try c.encode(error.message, forKey: .message)
         try c.encode(error.type, forKey: .type)
-        if let param = error.param { try c.encode(param, forKey: .param) } else { try c.encodeNil(forKey: .param) }
-        if let code = error.code { try c.encode(code, forKey: .code) } else { try c.encodeNil(forKey: .code) }
+        try c.encodeOrNull(error.param, forKey: .param)
+        try c.encodeOrNull(error.code, forKey: .code)
     }
 }
 

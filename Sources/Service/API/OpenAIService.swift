@@ -217,5 +217,5 @@ public final class OpenAIService: Sendable {
 
 public enum ValetVersion {
     public static let string = "0.1.0"
-    public static let revision = "unknown"
+    public static let revision = BuildRevision.value
 }

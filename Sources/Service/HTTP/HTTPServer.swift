@@ -13,7 +13,7 @@ public struct HTTPServerConfiguration: Sendable {
     public var connectionLimit: Int = 1024
     /// Seconds an idle or slow connection may hold a slot (suspended connections are exempt).
     public var connectionTimeout: Int = 60
-    /// Request line + headers must fit in MHD's per-connection pool; larger gets 431.
+    /// Request line + headers beyond this get 431 with the API's error body.
     public var maxHeaderBytes: Int = 32 * 1024
     public var maxBodyBytes: Int = 1 << 20
     public var listenBacklog: Int = 512
@@ -80,7 +80,8 @@ public final class HTTPServer: @unchecked Sendable {
                 valetAccessHandler, context,
                 valetRequestCompleted, context,
                 UInt32(configuration.connectionLimit), UInt32(configuration.connectionTimeout),
-                configuration.maxHeaderBytes, UInt32(max(1, configuration.threads)),
+                HTTPServer.connectionPoolBytes(maxHeaderBytes: configuration.maxHeaderBytes),
+                UInt32(max(1, configuration.threads)),
                 UInt32(configuration.listenBacklog))
         }
         guard let started else {
@@ -166,6 +167,12 @@ public final class HTTPServer: @unchecked Sendable {
                                                                  uniquingKeysWith: { first, _ in first }))
             context.pointee = Unmanaged.passRetained(exchange).toOpaque()
             live.withLock { $0[ObjectIdentifier(exchange)] = exchange }
+            if HTTPServer.headerBytes(method: method, url: url, headers: headers) > configuration.maxHeaderBytes {
+                exchange.bodyTooLarge = true  // whatever body follows is discarded unread
+                exchange.dispatched = true
+                return queue(errorResponse(431, "Request headers exceed the limit of \(configuration.maxHeaderBytes) bytes."),
+                             on: exchange)
+            }
             // Refuse an oversized body before reading any of it (and before 100-continue).
             if let length = exchange.headers["content-length"].flatMap({ Int($0) }), length > configuration.maxBodyBytes {
                 exchange.bodyTooLarge = true
@@ -209,6 +216,19 @@ public final class HTTPServer: @unchecked Sendable {
         case .suspended: return .YES
         case .close: return .NO
         }
+    }
+
+    /// MHD keeps the request line and headers in the connection's memory pool and answers a pool overflow with its
+    /// own HTML 431. The pool is sized at twice the header limit (plus room for MHD's buffers) so a request just over
+    /// the limit still reaches `access`, which answers in the API's error format; only one beyond twice the limit
+    /// meets MHD's page.
+    static func connectionPoolBytes(maxHeaderBytes: Int) -> Int {
+        2 * maxHeaderBytes + 16 * 1024
+    }
+
+    /// The request's head as it came over the wire: request line and "Name: value\r\n" lines.
+    static func headerBytes(method: String, url: String, headers: [(String, String)]) -> Int {
+        headers.reduce(method.utf8.count + url.utf8.count + 12) { $0 + $1.0.utf8.count + $1.1.utf8.count + 4 }
     }
 
     private func tooLargeResponse() -> HTTPResponse {

@@ -86,6 +86,7 @@ final class Server {
         case 405: code = "method_not_allowed"
         case 413: code = "request_too_large"
         case 415: code = "unsupported_media_type"
+        case 431: code = "request_header_fields_too_large"
         default: code = "http_\(status)"
         }
         return OpenAICodec.errorResponse(APIError(status: status, message: message, type: "invalid_request_error", code: code))
