@@ -74,7 +74,7 @@ MODES = {
         # warm_cap: the window opens after this many completions rather than one per client, or after warm_max
         # seconds whatever happened — the quick figures include some of the first wave's prefill, which the full
         # run's steady-state window leaves out, but a busy machine can't stretch a quick run much past 2 minutes.
-        levels=(1, 4, 16, 32), load_rounds=1, load_duration=2.0, load_warmup=0.3, max_tokens=16, drain=2.0,
+        levels=(1, 4, 16, 32), load_rounds=1, load_duration=2.0, load_warmup=0.3, max_tokens=16, drain=1.0,
         trivial_duration=1.5, warm_cap=4, warm_max=3.0,
         # Prompts a quarter as long: the first wave's prefill then fits the short warm-up, so the windows see decoding.
         prompt_mix=tuple((max(4, w // 4), n) for w, n in loadgen.PROMPT_MIX),
@@ -391,6 +391,7 @@ class Ctx:
             srv = Server(self, name, args)
             srv.start()
             self.servers[key] = srv
+            load(self, srv, concurrency=1, duration=0.3, max_tokens=8)  # touch every code path once
         return srv
 
     def stop_servers(self) -> None:
@@ -520,7 +521,6 @@ def part_server(ctx: Ctx) -> dict:
     per_level: dict = {c: [] for c in p["levels"]}
     trivial: list[dict] = []
     srv = ctx.server([])
-    load(ctx, srv, concurrency=1, duration=0.3, max_tokens=8)  # touch every code path once
     for r in range(p["load_rounds"]):
         for c in p["levels"]:
             s = load(ctx, srv, concurrency=c, duration=p["load_duration"], warmup=p["load_warmup"],
@@ -573,8 +573,6 @@ def part_sched(ctx: Ctx) -> dict:
     p = ctx.p
     sides = {"fifo": [], "parking-lot": []}
     servers = {name: ctx.server(["--scheduler", name, *SCHED_SERVER_ARGS]) for name in sides}
-    for s in servers.values():
-        load(ctx, s, concurrency=1, duration=0.3, max_tokens=8)
     for r in range(p["sched_rounds"]):
         order = ("fifo", "parking-lot") if r % 2 == 0 else ("parking-lot", "fifo")
         for name in order:  # A, B, B, A, A, B: each side leads every other round
@@ -611,8 +609,6 @@ def part_recorder(ctx: Ctx) -> dict:
     clients = p["rec_clients"]
     sides: dict[str, list] = {"on": [], "off": []}
     servers = {"on": ctx.server([]), "off": ctx.server(off)}
-    for s in servers.values():
-        load(ctx, s, concurrency=1, duration=0.3, max_tokens=8)
     for r in range(p["rec_rounds"]):
         order = ("on", "off") if r % 2 == 0 else ("off", "on")
         for name in order:
