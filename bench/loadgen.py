@@ -367,6 +367,8 @@ def summarize(result: LoadResult, priority: str | None = None) -> dict:
         "errors": [r.error for r in in_window if r.error][:3],
         "aborted_after_window": aborted,
         "warmup_s": result.warmup_seconds,
+        # Every content token any request of the run received, warm-up and drain included (for per-token costs).
+        "run_tokens": sum(r.completion_tokens if r.completion_tokens else len(r.token_times) for r in reqs),
     }
 
 
