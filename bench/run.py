@@ -1033,6 +1033,9 @@ def headline(doc: dict) -> list[tuple]:
     rc = parts.get("recorder")
     if rc and "error" not in rc and "skipped" not in rc and rc.get("drop_pct"):
         d, ci = rc["drop_pct"], rc.get("drop_interval_pct")
+        if not ci and len(d.get("runs", [])) >= 2:
+            mean, se = statistics.fmean(d["runs"]), statistics.stdev(d["runs"]) / len(d["runs"]) ** 0.5
+            ci = [mean - 2 * se, mean + 2 * se]
         # Judge the 2% bar by the paired rounds' mean ± 2 SE: when that interval straddles the bar, the run could not
         # tell, and the verdict says so rather than guessing.
         if not ci:
