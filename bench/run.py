@@ -556,6 +556,20 @@ def part_server(ctx: Ctx) -> dict:
     }
 
 
+# Student's t, two-sided 95%, by degrees of freedom: two or three rounds say much less than 2 × SE suggests.
+_T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26}
+
+
+def interval95(values: list[float]) -> list[float] | None:
+    """95% confidence interval of the mean of paired differences (None for fewer than two)."""
+    v = [x for x in values if x is not None]
+    if len(v) < 2:
+        return None
+    mean, se = statistics.fmean(v), statistics.stdev(v) / len(v) ** 0.5
+    t = _T95.get(len(v) - 1, 2.0)
+    return [mean - t * se, mean + t * se]
+
+
 def _warm(clients: int, cap: int | None) -> int:
     """Completions before the measurement window opens: one per client (steady state), or fewer in quick mode."""
     return clients if cap is None else min(clients, cap)
@@ -612,6 +626,7 @@ def part_recorder(ctx: Ctx) -> dict:
     for r in range(p["rec_rounds"]):
         order = ("on", "off") if r % 2 == 0 else ("off", "on")
         for name in order:
+            servers[name].wait_idle()  # leftover work of an earlier part must not count against this side
             cpu0 = servers[name].cpu_seconds()
             out = load(ctx, servers[name], concurrency=clients, duration=p["rec_duration"],
                        warmup=p["rec_warmup"], warmup_requests=_warm(clients, p["warm_cap"]))
@@ -638,11 +653,7 @@ def part_recorder(ctx: Ctx) -> dict:
     drops = [100 * (1 - a["all"]["gen_tok_s"] / b["all"]["gen_tok_s"])
              for a, b in zip(on_runs, off_runs) if a["all"]["gen_tok_s"] and b["all"]["gen_tok_s"]]
     res["drop_pct"] = agg(drops)
-    if len(drops) >= 2:
-        # Mean ± 2 standard errors of the paired drops: what the rounds can and cannot tell apart from the bar.
-        mean = statistics.fmean(drops)
-        se = statistics.stdev(drops) / len(drops) ** 0.5
-        res["drop_interval_pct"] = [mean - 2 * se, mean + 2 * se]
+    res["drop_interval_pct"] = interval95(drops)
     cpu = [100 * (a["cpu_ms_per_token"] / b["cpu_ms_per_token"] - 1) for a, b in zip(on_runs, off_runs)
            if a.get("cpu_ms_per_token") and b.get("cpu_ms_per_token")]
     res["cpu_per_token_extra_pct"] = agg(cpu)
@@ -1033,19 +1044,19 @@ def headline(doc: dict) -> list[tuple]:
     rc = parts.get("recorder")
     if rc and "error" not in rc and "skipped" not in rc and rc.get("drop_pct"):
         d, ci = rc["drop_pct"], rc.get("drop_interval_pct")
-        if not ci and len(d.get("runs", [])) >= 2:
-            mean, se = statistics.fmean(d["runs"]), statistics.stdev(d["runs"]) / len(d["runs"]) ** 0.5
-            ci = [mean - 2 * se, mean + 2 * se]
-        # Judge the 2% bar by the paired rounds' mean ± 2 SE: when that interval straddles the bar, the run could not
-        # tell, and the verdict says so rather than guessing.
-        if not ci:
+        ci = interval95(d.get("runs", [])) or ci
+        # Judge the 2% bar by the paired rounds' 95% interval: when it straddles the bar, the run could not tell,
+        # and the verdict says so rather than guessing.
+        if doc.get("mode") == "quick":
+            v = "not judged: quick windows are far noisier than 2%"
+        elif not ci:
             v = verdict(d["median"] < 2)
         elif ci[1] < 2:
             v = "pass"
         elif ci[0] >= 2:
             v = "**FAIL**"
         else:
-            v = f"inconclusive (mean ± 2 SE: {ci[0]:.1f} to {ci[1]:.1f}%)"
+            v = f"inconclusive (95% interval {ci[0]:.1f} to {ci[1]:.1f}%)"
         h.append(("serving tok/s drop, recorder on vs off", fmt(d, 1, "%"), "< 2%", v))
     return h
 
@@ -1147,7 +1158,7 @@ def render_recorder(r: dict) -> list[str]:
             f"{fmt(r['off'].get('cpu_ms_per_token'), 2)} | {st('off')} |",
             f"\nThroughput drop with the recorder on, paired per round: {fmt(r['drop_pct'], 2, '%')} (bar < 2%; "
             "negative means the recorder-on side was faster, i.e. the difference is within the noise)"
-            + (f"; mean ± 2 SE {r['drop_interval_pct'][0]:.1f} to {r['drop_interval_pct'][1]:.1f}%"
+            + (f"; 95% interval of the mean {r['drop_interval_pct'][0]:.1f} to {r['drop_interval_pct'][1]:.1f}%"
                if r.get("drop_interval_pct") else "")
             + f". Server CPU per generated token (whole runs, warm-up included), recorder on vs off, paired: "
             f"{fmt(r.get('cpu_per_token_extra_pct'), 1, '%')}. "
