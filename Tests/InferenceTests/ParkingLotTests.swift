@@ -115,6 +115,32 @@ private func drainOrder(_ l: inout ParkingLot, now: Double = 0) -> [UInt64] {
         #expect(l.preemptionCandidate(now: 3.5, preemptAfter: 2)?.seq == 2)
     }
 
+    @Test func aSuspendedJobNeedsOnlyARowAndPassingABlockedHeadIsNoOvertake() {
+        var l = lot(maxQueue: 1, overtakes: 0)
+        _ = l.offer(entry(1, .normal, cost: 10), now: 0)
+        l.suspend(seq: 2, priority: .normal, enqueuedAt: 0, now: 1)
+        #expect(l.count == 2)
+        #expect(l.ordered(now: 1).map(\.seq) == [2, 1])  // head of its class
+        #expect(l.expired(now: 1000).map(\.seq) == [1])  // never times out
+        #expect(l.preemptionCandidate(now: 100, preemptAfter: 0) == nil)
+        // no free blocks at all, and the blocked head may not be passed: the suspended job still gets its row
+        #expect(l.admit(freeBlocks: 0, freeSlots: 2, now: 1).map(\.seq) == [2])
+        #expect(l.entries.first?.overtaken == 0)
+    }
+
+    @Test func aRowIsTakenOnlyForTheFirstHighWaiterAndOnlyIfItFits() {
+        var l = lot()
+        _ = l.offer(entry(1, .normal, cost: 1), now: 0)
+        #expect(l.rowCandidate(freeBlocks: 8, now: 0) == nil)
+        _ = l.offer(entry(2, .high, cost: 4), now: 0)
+        _ = l.offer(entry(3, .critical, cost: 2), now: 0)
+        #expect(l.rowCandidate(freeBlocks: 8, now: 0)?.seq == 3)
+        #expect(l.rowCandidate(freeBlocks: 1, now: 0) == nil)  // the first one does not fit: preemption's case
+        var f = lot(.fifo)
+        _ = f.offer(entry(1, .critical), now: 0)
+        #expect(f.rowCandidate(freeBlocks: 8, now: 0) == nil)
+    }
+
     @Test func retryAfterFollowsTheDrainRate() {
         var d = DrainRate()
         #expect(d.retryAfter(ahead: 10, now: 0) == 1)

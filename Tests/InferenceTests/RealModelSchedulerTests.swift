@@ -1,4 +1,5 @@
-// The scheduler over the real engine and tokenizer: greedy text is the same alone, batched, and after a preemption.
+// The scheduler over the real engine and tokenizer: greedy text is the same alone, batched, after a preemption and
+// after a suspension.
 import Foundation
 import Synchronization
 import Testing
@@ -99,6 +100,24 @@ import Testing
         #expect(rec.text("low") == lowAlone)
         #expect(rec.text("high") == alone["q1"])
         #expect(rec.tokens("low").count == 40 || rec.finish("low") == .stop)
+
+        // Suspension: blocks are plentiful but the one decode row is taken; the high job takes it at once, the low
+        // one keeps its KV blocks untouched while it waits and continues from them (no recompute).
+        let rowRec = await run(m, [low, high], config: SchedulerConfig(maxBatch: 1)) { s, rec in
+            let lowSink = rec.sink("low"), highSink = rec.sink("high")
+            let seen = TokenCounter()
+            s.submit(low) { event in
+                lowSink(event)
+                if case .token = event, seen.count.add(1, ordering: .relaxed).newValue == 4 {
+                    s.submit(high, onEvent: highSink)
+                }
+            }
+        }
+        #expect(rowRec.suspended == ["low"])
+        #expect(rowRec.preempted.isEmpty)
+        #expect(rowRec.terminalOrder == ["high", "low"])
+        #expect(rowRec.text("low") == lowAlone)
+        #expect(rowRec.text("high") == alone["q1"])
     }
 }
 

@@ -13,6 +13,8 @@ final class FakeEngine: StepEngine {
     let totalBlocks: Int
     let contextLength: Int
     private let stepDelay: Double
+    /// Optional step duration from the step's composition (tokens fed per sequence), slept like `stepDelay`.
+    private let stepSeconds: (@Sendable ([Int]) -> Double)?
     private let onStep: (@Sendable (Int) -> Void)?
     private struct State {
         var pool: [Int32]
@@ -23,11 +25,12 @@ final class FakeEngine: StepEngine {
     private let state: Mutex<State>
 
     init(vocab: Int = 64, blocks: Int, context: Int = 4096, stepDelay: Double = 0,
-         onStep: (@Sendable (Int) -> Void)? = nil) {
+         stepSeconds: (@Sendable ([Int]) -> Double)? = nil, onStep: (@Sendable (Int) -> Void)? = nil) {
         vocabSize = vocab
         totalBlocks = blocks
         contextLength = context
         self.stepDelay = stepDelay
+        self.stepSeconds = stepSeconds
         self.onStep = onStep
         state = Mutex(State(pool: Array(repeating: -1, count: blocks * 16)))
     }
@@ -49,7 +52,8 @@ final class FakeEngine: StepEngine {
             return s.steps
         }
         onStep?(step)
-        if stepDelay > 0 { usleep(UInt32(stepDelay * 1e6)) }
+        let delay = stepDelay + (stepSeconds?(batch.map(\.tokens.count)) ?? 0)
+        if delay > 0 { usleep(UInt32(delay * 1e6)) }
         var rows: [(Int, Int, [Float])] = []
         state.withLock { s in
             var seen = Set<Int32>()
@@ -104,6 +108,9 @@ final class Recorder: SchedulerObserver {
         var afterTerminal: [String] = []
         var finished: [JobSnapshot] = []
         var preempted: [String] = []
+        var suspended: [String] = []
+        /// Every token event, in the order the scheduler emitted them (job id per token).
+        var tokenOrder: [String] = []
     }
     private let state = Mutex(State())
 
@@ -114,6 +121,7 @@ final class Recorder: SchedulerObserver {
                 s.events[id, default: []].append(e)
                 switch e {
                 case .admitted: s.admittedOrder.append(id)
+                case .token: s.tokenOrder.append(id)
                 case .finished, .failed: s.terminalOrder.append(id)
                 default: break
                 }
@@ -123,12 +131,15 @@ final class Recorder: SchedulerObserver {
 
     func jobFinished(_ job: JobSnapshot) { state.withLock { $0.finished.append(job) } }
     func jobPreempted(id: String, priority: Priority) { state.withLock { $0.preempted.append(id) } }
+    func jobSuspended(id: String, priority: Priority) { state.withLock { $0.suspended.append(id) } }
 
     var admittedOrder: [String] { state.withLock { $0.admittedOrder } }
     var terminalOrder: [String] { state.withLock { $0.terminalOrder } }
     var afterTerminal: [String] { state.withLock { $0.afterTerminal } }
     var finished: [JobSnapshot] { state.withLock { $0.finished } }
     var preempted: [String] { state.withLock { $0.preempted } }
+    var suspended: [String] { state.withLock { $0.suspended } }
+    var tokenOrder: [String] { state.withLock { $0.tokenOrder } }
     func events(_ id: String) -> [JobEvent] { state.withLock { $0.events[id] ?? [] } }
 
     func terminal(_ id: String) -> JobEvent? {

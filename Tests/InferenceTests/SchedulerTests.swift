@@ -1,5 +1,6 @@
 // The scheduler end to end with a fake engine: ordering, aging, eviction, timeouts, cancellation in every state,
-// shutdown, preemption with identical text, fifo, chunked prefill, and exact capacity under a randomized mix.
+// shutdown, preemption with identical text, suspension for priority work, priority prefill, fifo, chunked prefill,
+// and exact capacity under a randomized mix.
 import Foundation
 import Synchronization
 import Testing
@@ -243,6 +244,115 @@ private func doubleReleases(_ s: Scheduler) -> Int { s.core.state.withLock { $0.
         s.shutdown(grace: 0)
     }
 
+    /// A scheduler whose fake engine runs `hook` at the start of every step (to submit or cancel mid-run).
+    private func hooked(blocks: Int, clock: any SchedulerClock = SystemClock(),
+                        _ edit: (inout SchedulerConfig) -> Void,
+                        hook: @escaping @Sendable (Int, Scheduler, Recorder) -> Void) -> (Scheduler, FakeEngine, Recorder) {
+        let box = SchedulerBox()
+        let rec = Recorder()
+        let engine = FakeEngine(blocks: blocks, onStep: { step in
+            if let s = box.scheduler { hook(step, s, rec) }
+        })
+        var config = SchedulerConfig(agingSeconds: 0)
+        edit(&config)
+        let s = Scheduler(config: config, engine: engine, decoder: LetterDecoder(), observer: rec, clock: clock)
+        box.value.withLock { $0 = s }
+        return (s, engine, rec)
+    }
+
+    @Test func aHighJobTakesTheNewestNormalsRowAtOnceAndNothingIsRecomputed() async {
+        let n1 = request("N1", prompt: 10, max: 40), n2 = request("N2", prompt: 12, max: 40, seedTokens: 3)
+        let high = request("H", prompt: 9, max: 5, priority: .high, seedTokens: 7)
+        // The clock never moves, so the 2 s preemption can never be what lets H in.
+        let (s, engine, rec) = hooked(blocks: 40, clock: ManualClock(), { $0.maxBatch = 2 }) { step, s, rec in
+            if step == 4 { s.submit(high, onEvent: rec.sink("H")) }
+        }
+        s.submit(n1, onEvent: rec.sink("N1"))
+        s.submit(n2, onEvent: rec.sink("N2"))
+        s.start()
+        #expect(await eventually { rec.terminalOrder.count == 3 })
+        #expect(rec.terminalOrder.first == "H")
+        #expect(rec.suspended == ["N2"])
+        #expect(rec.preempted.isEmpty)
+        #expect(s.stats().counters.suspended == 1 && s.stats().counters.preempted == 0)
+        let steps = engine.composition
+        #expect(steps.count > 4 && steps[4] == [9, 1])  // the step right after H arrived: H's whole prompt, N1 decodes
+        #expect(steps.allSatisfy { $0.count <= 2 })
+        // N2 paused while H ran: no N2 token between H's first and last
+        let order = rec.tokenOrder
+        if let a = order.firstIndex(of: "H"), let b = order.lastIndex(of: "H") {
+            #expect(!order[a...b].contains("N2"))
+        }
+        // Nothing recomputed: every fed token is a prompt token or a generated one fed back once.
+        let fed: Int = steps.reduce(0) { $0 + $1.reduce(0, +) }
+        let oncePerToken: Int = 10 + 39 + 12 + 39 + 9 + 4
+        #expect(fed == oncePerToken)
+        for r in [n1, n2, high] {
+            #expect(rec.tokens(r.id) == referenceTokens(prompt: r.promptTokens, max: r.maxTokens))
+        }
+        #expect(rec.events("N2").filter { if case .admitted = $0 { true } else { false } }.count == 1)
+        let st = s.stats()
+        #expect(st.availableBlocks == 40 && st.running == 0 && st.queued == 0)
+        #expect(engine.violations.isEmpty)
+        s.shutdown(grace: 0)
+    }
+
+    @Test func aSuspendedJobThatIsCancelledReleasesItsBlocksOnce() async {
+        let high = request("H", prompt: 9, max: 6, priority: .high, seedTokens: 7)
+        let (s, engine, rec) = hooked(blocks: 20, { $0.maxBatch = 1 }) { step, s, rec in
+            if step == 3 { s.submit(high, onEvent: rec.sink("H")) }
+            if step == 5 { s.cancel(id: "N") }
+        }
+        let normal = request("N", prompt: 10, max: 100)
+        s.submit(normal, onEvent: rec.sink("N"))
+        s.start()
+        #expect(await eventually { rec.terminalOrder.count == 2 })
+        #expect(rec.suspended == ["N"])
+        #expect(rec.failure("N") == .cancelled)
+        #expect(rec.terminalOrder == ["N", "H"])  // cancelled while suspended, H still running
+        #expect(rec.tokens("N").count == 3)
+        #expect(rec.tokens("H") == referenceTokens(prompt: high.promptTokens, max: 6))
+        let st = s.stats()
+        #expect(st.availableBlocks == 20 && st.running == 0 && st.queued == 0)
+        #expect(st.counters.cancelled == 1)
+        #expect(doubleReleases(s) == 0)
+        #expect(engine.violations.isEmpty)
+        s.shutdown(grace: 0)
+    }
+
+    @Test func aHighPromptIsPrefilledFirstAndLowerPromptsWaitForIt() async {
+        let high = request("H", prompt: 20, max: 3, priority: .high, seedTokens: 7)
+        let (s, engine, rec) = hooked(blocks: 40, { $0.prefillChunk = 32; $0.maxBatch = 4 }) { step, s, rec in
+            if step == 2 { s.submit(high, onEvent: rec.sink("H")) }
+        }
+        let long = request("N", prompt: 200, max: 4)
+        s.submit(long, onEvent: rec.sink("N"))
+        s.start()
+        #expect(await eventually { rec.terminalOrder.count == 2 })
+        let steps = engine.composition
+        #expect(Array(steps.prefix(4)) == [[32], [32], [20], [1, 32]])
+        #expect(rec.tokenOrder.first == "H")
+        #expect(rec.terminalOrder == ["H", "N"])
+        #expect(rec.suspended.isEmpty)
+        #expect(rec.tokens("N") == referenceTokens(prompt: long.promptTokens, max: 4))
+        #expect(rec.tokens("H") == referenceTokens(prompt: high.promptTokens, max: 3))
+        s.shutdown(grace: 0)
+    }
+
+    @Test func fifoNeitherSuspendsNorReordersPrefill() async {
+        let high = request("H", prompt: 9, max: 3, priority: .high, seedTokens: 7)
+        let (s, engine, rec) = hooked(blocks: 40, { $0.kind = .fifo; $0.maxBatch = 1 }) { step, s, rec in
+            if step == 2 { s.submit(high, onEvent: rec.sink("H")) }
+        }
+        s.submit(request("N", prompt: 10, max: 8), onEvent: rec.sink("N"))
+        s.start()
+        #expect(await eventually { rec.terminalOrder.count == 2 })
+        #expect(rec.terminalOrder == ["N", "H"])
+        #expect(rec.suspended.isEmpty && s.stats().counters.suspended == 0)
+        #expect(engine.composition.allSatisfy { $0.count == 1 })
+        s.shutdown(grace: 0)
+    }
+
     @Test func fifoAdmitsInArrivalOrderAndNeverEvicts() async {
         let (s, _, rec) = make(blocks: 4) { $0.kind = .fifo; $0.maxQueue = 4 }
         let jobs: [(String, Priority)] = [("l1", .low), ("h1", .high), ("n1", .normal), ("c1", .critical)]
@@ -315,8 +425,8 @@ private func doubleReleases(_ s: Scheduler) -> Int { s.core.state.withLock { $0.
 
     @Test func capacityAccountingStaysExactUnderARandomizedMix() async throws {
         let eog: Set<Int32> = [63]
-        let engine = FakeEngine(blocks: 64)
-        let (s, _, rec) = make(blocks: 64, engine: engine, eog: eog) {
+        let engine = FakeEngine(blocks: 20)
+        let (s, _, rec) = make(blocks: 20, engine: engine, eog: eog) {
             $0.maxBatch = 6
             $0.prefillChunk = 24
             $0.maxQueue = 40
@@ -362,7 +472,7 @@ private func doubleReleases(_ s: Scheduler) -> Int { s.core.state.withLock { $0.
                 print("stuck \(id): \(requests[id]!.priority) prompt \(requests[id]!.promptTokens.count) max \(requests[id]!.maxTokens) events \(rec.events(id).count) \(st)")
             }
         }
-        #expect(st.availableBlocks == 64 && st.running == 0 && st.queued == 0)
+        #expect(st.availableBlocks == 20 && st.running == 0 && st.queued == 0)
         #expect(doubleReleases(s) == 0)
         #expect(engine.violations.isEmpty)
         #expect(rec.afterTerminal.isEmpty)
@@ -373,7 +483,7 @@ private func doubleReleases(_ s: Scheduler) -> Int { s.core.state.withLock { $0.
         #expect(c.failed == 0)
         // every end state occurred
         #expect(c.completed > 0 && c.cancelled > 0 && c.timedOut > 0 && c.rejectedTooLarge > 0)
-        #expect(c.rejectedQueueFull + c.evicted > 0 && c.preempted > 0)
+        #expect(c.rejectedQueueFull + c.evicted > 0 && c.preempted > 0 && c.suspended > 0)
         // batching, chunking and preemption never changed anyone's tokens
         var checked = 0
         for (id, r) in requests {

@@ -9,6 +9,8 @@ struct EngineLoop {
         var cached = 0
         let order: UInt64
         var promptLogprobs: [TokenLogprob?]?
+        /// Gave its decode row to higher-priority work; keeps its blocks and cache, waits in the lot for a row.
+        var suspended = false
     }
 
     let core: SchedulerCore
@@ -19,6 +21,8 @@ struct EngineLoop {
     private var running: [Running] = []
     private var nextOrder: UInt64 = 0
     private var lastBatch = 0
+    /// Sequences holding a decode row (running and not suspended); at most `maxBatch`.
+    private var activeRows: Int { running.reduce(0) { $0 + ($1.suspended ? 0 : 1) } }
 
     init(core: SchedulerCore, engine: any StepEngine, decoder: any TokenDecoding) {
         self.core = core
@@ -42,6 +46,7 @@ struct EngineLoop {
             for e in expired { core.abort(e.seq, .queueTimeout(waitedSeconds: now - e.enqueuedAt)) }
 
             if shutting {
+                resumeSuspendedForShutdown()
                 if running.isEmpty || now >= (deadline ?? now) {
                     while let last = running.indices.last { end(last, .failed(.shuttingDown)) }
                     let parked = core.state.withLock { $0.parked.keys.sorted() }
@@ -60,13 +65,15 @@ struct EngineLoop {
                 }
             } else {
                 admit(now: now)
+                if giveRowsToPriority(now: now) { continue }
                 if preempt(now: now) { continue }
             }
-            if running.isEmpty {
+            if activeRows == 0 {
                 lastBatch = 0
                 publishState()
                 let lotEmpty = core.state.withLock { $0.lot.isEmpty }
-                // Idle with parked work happens only while shutting down; poll then, sleep otherwise.
+                // Idle with parked work happens only while shutting down (or for one pass after a suspended sequence
+                // lost its last row); poll then, sleep otherwise.
                 core.wakeup.wait(timeout: lotEmpty && !shutting ? nil : 0.05)
                 continue
             }
@@ -76,7 +83,7 @@ struct EngineLoop {
     }
 
     private func publishState() {
-        let (r, b, a, d) = (running.count, lastBatch, allocator.available, allocator.doubleReleases)
+        let (r, b, a, d) = (activeRows, lastBatch, allocator.available, allocator.doubleReleases)
         core.state.withLock { s in
             s.doubleReleases = d
             s.running = r
@@ -90,12 +97,17 @@ struct EngineLoop {
 
     private mutating func admit(now: Double) {
         let free = allocator.available
-        let slots = config.maxBatch - running.count
+        let slots = config.maxBatch - activeRows
         guard slots > 0 else { return }
+        var resumed: [UInt64] = []
         let jobs: [SchedulerJob] = core.state.withLock { s in
             let entries = s.lot.admit(freeBlocks: free, freeSlots: slots, now: now)
             var out: [SchedulerJob] = []
             for e in entries {
+                if e.holdsBlocks {
+                    resumed.append(e.seq)
+                    continue
+                }
                 guard let job = s.parked.removeValue(forKey: e.seq) else { continue }
                 s.active.insert(e.seq)
                 if job.admittedMono == nil {
@@ -106,8 +118,89 @@ struct EngineLoop {
             }
             return out
         }
-        guard !jobs.isEmpty else { return }
+        for seq in resumed { resume(seq) }
+        guard !jobs.isEmpty else {
+            if !resumed.isEmpty { publishState() }
+            return
+        }
         start(jobs, now: now)
+    }
+
+    /// A suspended sequence gets a decode row back and continues from its cache (its lot entry is already gone).
+    private mutating func resume(_ seq: UInt64) {
+        guard let i = running.firstIndex(where: { $0.job.seq == seq }) else { return }
+        running[i].suspended = false
+    }
+
+    /// While shutting down nothing is admitted, so suspended sequences take free rows directly and can finish in the
+    /// grace period.
+    private mutating func resumeSuspendedForShutdown() {
+        var rows = config.maxBatch - activeRows
+        for i in running.indices where running[i].suspended && rows > 0 {
+            running[i].suspended = false
+            rows -= 1
+            let seq = running[i].job.seq
+            core.state.withLock { _ = $0.lot.remove(seq) }
+        }
+    }
+
+    /// A high or critical waiter that fits the free blocks but finds every decode row taken gets the row of the newest
+    /// lowest-priority running sequence at once: that sequence is suspended, not preempted — it keeps its blocks and
+    /// cache, so nothing is recomputed, and waits in the lot at the head of its class for the next free row.
+    /// Waiting `preemptAfter` first would only delay the high job: no work is thrown away.
+    private mutating func giveRowsToPriority(now: Double) -> Bool {
+        guard config.kind == .parkingLot else { return false }
+        var changed = false
+        while activeRows >= config.maxBatch {
+            let free = allocator.available
+            guard let need = core.state.withLock({ $0.lot.rowCandidate(freeBlocks: free, now: now) }),
+                  takeRow(below: need.priority, now: now)
+            else { break }
+            admitDirectly(need, now: now)
+            changed = true
+        }
+        return changed
+    }
+
+    /// Makes sure a decode row is free, suspending the newest lowest-priority sequence below `priority` if needed.
+    private mutating func takeRow(below priority: Priority, now: Double) -> Bool {
+        if activeRows < config.maxBatch { return true }
+        let victim = running.indices
+            .filter { !running[$0].suspended && running[$0].job.request.priority < priority }
+            .min { a, b in
+                let pa = running[a].job.request.priority, pb = running[b].job.request.priority
+                return pa != pb ? pa < pb : running[a].order > running[b].order
+            }
+        guard let victim else { return false }
+        running[victim].suspended = true
+        let job = running[victim].job
+        core.state.withLock { s in
+            s.lot.suspend(seq: job.seq, priority: job.request.priority, enqueuedAt: job.enqueuedMono, now: now)
+            s.counters.suspended += 1
+        }
+        core.observer?.jobSuspended(id: job.request.id, priority: job.request.priority)
+        return true
+    }
+
+    /// Takes one waiter out of the lot and runs it now (the room was made for it: left to the ordinary admission
+    /// order, an aged job could take it back).
+    private mutating func admitDirectly(_ entry: ParkingLot.Entry, now: Double) {
+        if entry.holdsBlocks {
+            core.state.withLock { _ = $0.lot.remove(entry.seq) }
+            resume(entry.seq)
+            publishState()
+            return
+        }
+        let job: SchedulerJob? = core.state.withLock { s in
+            guard s.lot.remove(entry.seq) != nil, let job = s.parked.removeValue(forKey: entry.seq) else { return nil }
+            s.active.insert(entry.seq)
+            if job.admittedMono == nil {
+                s.counters.admitted += 1
+                s.drain.recordAdmission(at: now)
+            }
+            return job
+        }
+        if let job { start([job], now: now) }
     }
 
     /// Gives admitted jobs their blocks and puts them in the running set.
@@ -145,35 +238,29 @@ struct EngineLoop {
               let need = core.state.withLock({ $0.lot.preemptionCandidate(now: now, preemptAfter: config.preemptAfter) })
         else { return false }
         var free = allocator.available
-        var slots = config.maxBatch - running.count
-        if need.cost <= free && slots > 0 { return false }
+        var rows = config.maxBatch - activeRows
+        // A missing row alone is `giveRowsToPriority`'s (no recompute needed); this frees blocks.
+        if need.cost <= free { return false }
         let victims = running.indices
             .filter { running[$0].job.request.priority < need.priority }
             .sorted { a, b in
                 let pa = running[a].job.request.priority, pb = running[b].job.request.priority
                 return pa != pb ? pa < pb : running[a].order > running[b].order
             }
+        let suspendable = victims.filter { !running[$0].suspended }.count
         var chosen: [Int] = []
         for i in victims {
-            if need.cost <= free && slots > 0 { break }
+            if need.cost <= free { break }
             chosen.append(i)
             free += running[i].blocks.count
-            slots += 1
+            if !running[i].suspended { rows += 1 }
         }
-        guard need.cost <= free && slots > 0 else { return false }
+        let rowLeft = rows > 0 || suspendable > chosen.filter { !running[$0].suspended }.count
+        guard need.cost <= free && rowLeft else { return false }
         for i in chosen.sorted(by: >) { preemptOne(i, now: now) }
         // The freed room goes to the waiter it was freed for, directly: left to the ordinary admission order, an aged
         // victim could take it back and be preempted again, forever.
-        let job: SchedulerJob? = core.state.withLock { s in
-            guard s.lot.remove(need.seq) != nil, let job = s.parked.removeValue(forKey: need.seq) else { return nil }
-            s.active.insert(need.seq)
-            if job.admittedMono == nil {
-                s.counters.admitted += 1
-                s.drain.recordAdmission(at: now)
-            }
-            return job
-        }
-        if let job { start([job], now: now) }
+        if takeRow(below: need.priority, now: now) { admitDirectly(need, now: now) }
         return true
     }
 
@@ -185,12 +272,14 @@ struct EngineLoop {
         let entry = ParkingLot.Entry(seq: job.seq, cost: job.costBlocks, priority: job.request.priority,
                                      enqueuedAt: job.enqueuedMono, deadline: nil)
         let available = allocator.available
-        let count = running.count
+        let count = activeRows
         let pendingAbort: JobFailure? = core.state.withLock { s in
             s.active.remove(job.seq)
             s.counters.preempted += 1
             s.availableBlocks = available
             s.running = count
+            // A suspended victim's row-only entry gives way to a full-cost one.
+            if r.suspended { s.lot.remove(job.seq) }
             if let f = s.aborts.removeValue(forKey: job.seq) { return f }
             s.lot.requeue(entry, now: now)
             s.parked[job.seq] = job
@@ -210,7 +299,17 @@ struct EngineLoop {
         var owners: [Int] = []
         var wantsPromptLogprobs: [Bool] = []
         var budget = config.prefillChunk
-        for i in running.indices {
+        // Decode rows all run; the prompt budget goes to the highest class first. While a high or critical prompt is
+        // being prefilled, lower classes' prompts wait: the step ends (and its first token streams) sooner.
+        var rows = running.indices.filter { !running[$0].suspended }
+        if config.kind == .parkingLot {
+            rows.sort { a, b in
+                let pa = running[a].job.request.priority, pb = running[b].job.request.priority
+                return pa != pb ? pa > pb : running[a].order < running[b].order
+            }
+        }
+        var prefillClass: Priority?
+        for i in rows {
             let gen = running[i].job.generation!
             let cached = running[i].cached
             let remaining = gen.tokens.count - cached
@@ -218,6 +317,9 @@ struct EngineLoop {
             var n = 1
             if remaining > 1 {
                 guard budget > 0 else { continue }
+                let priority = running[i].job.request.priority
+                if config.kind == .parkingLot, let c = prefillClass, c >= .high, priority < c { continue }
+                prefillClass = prefillClass ?? priority
                 n = Swift.min(remaining, budget)
                 budget -= n
             }
@@ -331,8 +433,9 @@ struct EngineLoop {
         let r = running.remove(at: index)
         allocator.release(r.blocks)
         let available = allocator.available
-        let count = running.count
+        let count = activeRows
         core.state.withLock { s in
+            if r.suspended { s.lot.remove(r.job.seq) }
             s.active.remove(r.job.seq)
             s.aborts.removeValue(forKey: r.job.seq)
             s.availableBlocks = available

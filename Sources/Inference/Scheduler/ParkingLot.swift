@@ -16,6 +16,8 @@ struct ParkingLot: Sendable {
         var resumed = false
         /// How many later jobs passed it while it did not fit.
         var overtaken = 0
+        /// Suspended: still holds its KV blocks and cache (cost 0), waits only for a decode row.
+        var holdsBlocks = false
 
         init(seq: UInt64, cost: Int, priority: Priority, enqueuedAt: Double, deadline: Double?) {
             self.seq = seq
@@ -99,6 +101,16 @@ struct ParkingLot: Sendable {
         entries.append(back)
     }
 
+    /// A running sequence gave its decode row to higher-priority work but kept its blocks: it waits, head of its
+    /// class like a preempted job, for a row only (cost 0), and is never timed out or evicted.
+    mutating func suspend(seq: UInt64, priority: Priority, enqueuedAt: Double, now: Double) {
+        var back = Entry(seq: seq, cost: 0, priority: priority, enqueuedAt: enqueuedAt, deadline: nil)
+        back.resumed = true
+        back.holdsBlocks = true
+        back.parkedAt = now
+        entries.append(back)
+    }
+
     @discardableResult
     mutating func remove(_ seq: UInt64) -> Entry? {
         guard let i = entries.firstIndex(where: { $0.seq == seq }) else { return nil }
@@ -135,7 +147,11 @@ struct ParkingLot: Sendable {
         var passes: [UInt64: Int] = [:]
         for e in ordered(now: now) {
             guard slots > 0 else { break }
-            if e.cost <= free {
+            if e.holdsBlocks {
+                // Takes no blocks, so it costs a blocked head nothing: not an overtake.
+                admitted.append(e)
+                slots -= 1
+            } else if e.cost <= free {
                 if kind == .parkingLot {
                     let blocked = blockers.contains { seq in
                         (entries.first { $0.seq == seq }?.overtaken ?? 0) + passes[seq, default: 0] >= maxOvertakes
@@ -161,7 +177,17 @@ struct ParkingLot: Sendable {
     /// lot longer than `preemptAfter` this time. Only meaningful right after `admit` left it parked.
     func preemptionCandidate(now: Double, preemptAfter: Double) -> Entry? {
         guard kind == .parkingLot else { return nil }
-        return ordered(now: now).first { $0.priority >= .high && now - $0.parkedAt > preemptAfter }
+        return ordered(now: now).first {
+            $0.priority >= .high && !$0.holdsBlocks && now - $0.parkedAt > preemptAfter
+        }
+    }
+
+    /// The waiter a decode row would be taken for: the first (in admission order) high or critical job, if it fits
+    /// `freeBlocks` (one that does not waits for preemption, which frees blocks).
+    func rowCandidate(freeBlocks: Int, now: Double) -> Entry? {
+        guard kind == .parkingLot, let e = ordered(now: now).first(where: { $0.priority >= .high }),
+              e.cost <= freeBlocks else { return nil }
+        return e
     }
 
     /// Waiters of at least `priority`'s class now (how many drain before a new arrival).

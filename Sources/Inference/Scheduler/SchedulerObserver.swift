@@ -66,6 +66,8 @@ public protocol SchedulerObserver: Sendable {
     /// Every later token: the gap since the job's previous token.
     func tokenEmitted(id: String, priority: Priority, gapSeconds: Double)
     func jobPreempted(id: String, priority: Priority)
+    /// A running sequence gave its decode row to higher-priority work, keeping its blocks (it resumes, not recomputes).
+    func jobSuspended(id: String, priority: Priority)
     /// One engine step finished: sequences in it, tokens fed, monotonic seconds it took.
     func stepFinished(batchSize: Int, tokens: Int, seconds: Double)
     /// Stats changed (admission, park, finish…).
@@ -78,6 +80,7 @@ extension SchedulerObserver {
     public func firstToken(id: String, priority: Priority, ttftSeconds: Double) {}
     public func tokenEmitted(id: String, priority: Priority, gapSeconds: Double) {}
     public func jobPreempted(id: String, priority: Priority) {}
+    public func jobSuspended(id: String, priority: Priority) {}
     public func stepFinished(batchSize: Int, tokens: Int, seconds: Double) {}
     public func stateChanged(_ stats: SchedulerStats) {}
 }

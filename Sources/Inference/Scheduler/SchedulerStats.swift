@@ -10,6 +10,8 @@ public struct SchedulerCounters: Sendable, Equatable {
     public var timedOut = 0
     public var evicted = 0
     public var preempted = 0
+    /// Running sequences that gave their decode row to higher-priority work but kept their blocks (no recompute).
+    public var suspended = 0
     /// Client cancels (disconnects), parked or running.
     public var cancelled = 0
     /// Ended by shutdown after having been accepted.
@@ -30,9 +32,9 @@ public struct SchedulerCounters: Sendable, Equatable {
 public struct SchedulerStats: Sendable, Equatable {
     /// "parking-lot" or "fifo".
     public var schedulerType: String
-    /// Sequences admitted and running in the engine loop (`active_workers`).
+    /// Sequences holding a decode row in the engine loop (`active_workers`).
     public var running: Int
-    /// Jobs parked in the lot (`queued_tasks`).
+    /// Jobs waiting in the lot (`queued_tasks`), suspended sequences (waiting for a row, blocks kept) included.
     public var queued: Int
     /// Parked jobs by the priority they asked for.
     public var queuedByPriority: [Priority: Int]
