@@ -54,9 +54,10 @@ test: swift-test py-test
 docker-test: deps model
 	MODEL=$(abspath $(MODEL)) bash docker/test.sh
 
-# Benchmarks never run in `make test`; results go to bench/results/latest.{md,json}.
+# Benchmarks never run in `make test`. The full run writes bench/results/latest.{md,json} and the README's headline
+# table; the quick one (development) writes bench/results/quick.{md,json} only.
 bench: deps model build
-	VALET_TEST_MODEL=$(abspath $(MODEL)) $(PYTHON) bench/run.py
+	VALET_TEST_MODEL=$(abspath $(MODEL)) $(PYTHON) bench/run.py --update-readme
 
 bench-quick: deps model build
 	VALET_TEST_MODEL=$(abspath $(MODEL)) $(PYTHON) bench/run.py --quick

@@ -35,10 +35,10 @@ def make_prompt(index: int, words: int) -> str:
     return f"Story {index}: " + " ".join(body)
 
 
-def prompt_lengths_for(count: int) -> list[int]:
-    """Prompt word counts for request 0..count-1, cycling through PROMPT_MIX in a fixed interleaving."""
+def prompt_lengths_for(count: int, mix: tuple[tuple[int, int], ...] = PROMPT_MIX) -> list[int]:
+    """Prompt word counts for request 0..count-1, cycling through the mix in a fixed interleaving."""
     cycle: list[int] = []
-    for words, share in PROMPT_MIX:
+    for words, share in mix:
         cycle.extend([words] * share)
     # Interleave long and short so a short run still sees the whole mix.
     order = sorted(range(len(cycle)), key=lambda i: (i * 7) % len(cycle))
@@ -80,7 +80,8 @@ class LoadConfig:
     model: str | None = None
     stream: bool = True
     priority_every: int = 0  # every k-th request (k > 0) is sent with high priority
-    fixed_prompt_words: int | None = None  # overrides PROMPT_MIX
+    fixed_prompt_words: int | None = None  # overrides prompt_mix
+    prompt_mix: tuple[tuple[int, int], ...] = PROMPT_MIX  # (words, share) pairs
     timeout: float = 120.0
     max_requests: int = 100_000  # hard bound on requests per run
     warmup_requests: int | None = None  # completions before the window opens (default: concurrency)
@@ -273,7 +274,7 @@ def run_load(cfg: LoadConfig) -> LoadResult:
     counter = _Counter()
     results: list[RequestResult] = []
     results_lock = threading.Lock()
-    lengths = prompt_lengths_for(cfg.max_requests)
+    lengths = prompt_lengths_for(cfg.max_requests, cfg.prompt_mix)
     run = _Run()
 
     def worker() -> None:
@@ -366,6 +367,8 @@ def summarize(result: LoadResult, priority: str | None = None) -> dict:
         "errors": [r.error for r in in_window if r.error][:3],
         "aborted_after_window": aborted,
         "warmup_s": result.warmup_seconds,
+        # Every content token any request of the run received, warm-up and drain included (for per-token costs).
+        "run_tokens": sum(r.completion_tokens if r.completion_tokens else len(r.token_times) for r in reqs),
     }
 
 

@@ -70,7 +70,7 @@ struct PublicAPITests {
             batchSize: 0, totals: try recorder.totals(), recorderDroppedTotal: recorder.droppedCount,
             windowSeconds: V1MetricsReport.window(fromQuery: nil),
             history: try recorder.queueHistory(since: now - 300))
-        #expect(report.totals.jobs == 1)
+        #expect(report.totals?.jobs == 1)
         #expect(report.history.first?.queued == 1)
         let text = registry.render()
         #expect(text.contains("valet_request_success_total{finished_reason=\"stop\"} 1"))

@@ -37,6 +37,17 @@ struct ReportTests {
         #expect(V1MetricsReport.window(fromQuery: "abc") == 300)
     }
 
+    @Test func v1MetricsWithoutARecordSaysSo() throws {
+        let report = V1MetricsReport(
+            activeWorkers: 1, waitingByPriority: [0, 2, 0, 0], availableCapacity: 10, totalCapacity: 16, batchSize: 1,
+            totals: nil, recorderDroppedTotal: 0, windowSeconds: 60, history: [], recorderEnabled: false)
+        let json = try object(report)
+        #expect(json["recorder_enabled"] as? Bool == false)
+        #expect(json["totals"] is NSNull)
+        #expect((json["history"] as? [Any])?.isEmpty == true)
+        #expect(json["queued_tasks"] as? Int == 2)
+    }
+
     @Test func jobRecordJSONHasEveryColumnAndRoundTrips() throws {
         let record = JobRecord(
             id: "chatcmpl-9", model: "m", priority: "high", status: .queueTimeout, promptTokens: 5,

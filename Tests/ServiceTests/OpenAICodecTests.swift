@@ -289,6 +289,18 @@ private func object(_ bytes: [UInt8]) -> [String: Any] {
         #expect(throws: ConfigError.self) { try command.resolve(environment: ["VALET_SHUTDOWN_GRACE": "soon"]) }
     }
 
+    @Test func noRecorderFlagAndVariable() throws {
+        let plain = try ServeCommand.parse([])
+        #expect(try plain.resolve(environment: [:]).recorderEnabled)
+        #expect(try plain.resolve(environment: ["VALET_NO_RECORDER": "0"]).recorderEnabled)
+        #expect(try !plain.resolve(environment: ["VALET_NO_RECORDER": "1"]).recorderEnabled)
+        #expect(try !plain.resolve(environment: ["VALET_NO_RECORDER": "true"]).recorderEnabled)
+        #expect(throws: ConfigError.self) { try plain.resolve(environment: ["VALET_NO_RECORDER": "maybe"]) }
+        let flagged = try ServeCommand.parse(["--no-recorder"])
+        // The flag wins even over a variable that says otherwise.
+        #expect(try !flagged.resolve(environment: ["VALET_NO_RECORDER": "0"]).recorderEnabled)
+    }
+
     @Test func durations() {
         #expect(DurationText.seconds("7d") == 604_800)
         #expect(DurationText.seconds("500ms") == 0.5)

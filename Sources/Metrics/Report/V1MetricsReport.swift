@@ -17,8 +17,10 @@ public struct V1MetricsReport: Encodable, Sendable {
     public var queuedByPriority: [String: Int]
     /// Sequences in the engine's current step.
     public var batchSize: Int
-    /// All-time totals from SQLite (`Recorder.totals()`).
-    public var totals: JobTotals
+    /// All-time totals from SQLite (`Recorder.totals()`); nil (JSON `null`) when the server keeps no record.
+    public var totals: JobTotals?
+    /// false when the server runs with `--no-recorder`: totals are null and history is empty.
+    public var recorderEnabled: Bool
     /// Samples lost to a full recorder buffer since start.
     public var recorderDroppedTotal: UInt64
     /// The `?window=` the history covers, in seconds.
@@ -29,8 +31,8 @@ public struct V1MetricsReport: Encodable, Sendable {
     /// - Parameter waitingByPriority: parked jobs indexed low, normal, high, critical.
     public init(
         activeWorkers: Int, waitingByPriority: [Int], availableCapacity: Int, totalCapacity: Int, batchSize: Int,
-        totals: JobTotals, recorderDroppedTotal: UInt64, windowSeconds: Double, history: [QueueSample],
-        schedulerType: String = "parking_lot"
+        totals: JobTotals?, recorderDroppedTotal: UInt64, windowSeconds: Double, history: [QueueSample],
+        schedulerType: String = "parking_lot", recorderEnabled: Bool = true
     ) {
         self.schedulerType = schedulerType
         self.activeWorkers = activeWorkers
@@ -44,6 +46,7 @@ public struct V1MetricsReport: Encodable, Sendable {
         self.queuedByPriority = byPriority
         self.batchSize = batchSize
         self.totals = totals
+        self.recorderEnabled = recorderEnabled
         self.recorderDroppedTotal = recorderDroppedTotal
         self.windowSeconds = windowSeconds
         self.history = history
@@ -58,9 +61,27 @@ public struct V1MetricsReport: Encodable, Sendable {
         case queuedByPriority = "queued_by_priority"
         case batchSize = "batch_size"
         case totals
+        case recorderEnabled = "recorder_enabled"
         case recorderDroppedTotal = "recorder_dropped_total"
         case windowSeconds = "window_seconds"
         case history
+    }
+
+    // Written out so a missing record shows as `"totals": null` rather than a silently absent key.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(schedulerType, forKey: .schedulerType)
+        try c.encode(activeWorkers, forKey: .activeWorkers)
+        try c.encode(queuedTasks, forKey: .queuedTasks)
+        try c.encode(availableCapacity, forKey: .availableCapacity)
+        try c.encode(totalCapacity, forKey: .totalCapacity)
+        try c.encode(queuedByPriority, forKey: .queuedByPriority)
+        try c.encode(batchSize, forKey: .batchSize)
+        try c.encode(totals, forKey: .totals)
+        try c.encode(recorderEnabled, forKey: .recorderEnabled)
+        try c.encode(recorderDroppedTotal, forKey: .recorderDroppedTotal)
+        try c.encode(windowSeconds, forKey: .windowSeconds)
+        try c.encode(history, forKey: .history)
     }
 
     /// Parses `?window=` (seconds, 1 s to 7 days); nil or junk gives the default 300 s.

@@ -33,6 +33,8 @@ public struct ServeConfig: Sendable, Equatable {
     public var maxOvertakes = 4
     public var scheduler = "parking-lot"
     // Recorder
+    /// false (`--no-recorder`): no SQLite file is opened and nothing is written; /metrics still serves live figures.
+    public var recorderEnabled = true
     public var db = "data/valet.sqlite"
     public var retentionSeconds = 7 * 86_400.0
     public var sampleInterval = 1.0
@@ -88,6 +90,17 @@ struct SettingResolver {
             throw ConfigError(description: "\(source): '\(text)' is not an integer in \(range.lowerBound)...\(range.upperBound)")
         }
         return value
+    }
+
+    /// A switch: the flag turns it on; otherwise `VALET_<NAME>` may say 1/true/yes/on or 0/false/no/off.
+    func bool(_ cli: Bool, _ option: String) throws -> Bool {
+        if cli { return true }
+        guard let (text, source) = raw(nil, option) else { return false }
+        switch text.trimmingCharacters(in: .whitespaces).lowercased() {
+        case "1", "true", "yes", "on": return true
+        case "0", "false", "no", "off": return false
+        default: throw ConfigError(description: "\(source): '\(text)' is not a switch (1, true, yes, on or 0, false, no, off)")
+        }
     }
 
     func seconds(_ cli: String?, _ option: String, _ fallback: Double, minimum: Double = 0) throws -> Double {

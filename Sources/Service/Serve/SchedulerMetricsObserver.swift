@@ -6,8 +6,9 @@ import ValetMetrics
 /// The scheduler's observer: one `jobs` row and one set of counter updates per job, live gauges on every change.
 struct SchedulerMetricsObserver: SchedulerObserver {
     let registry: ValetMetricsRegistry
-    let recorder: Recorder
-    let sampler: QueueSampler
+    /// Both nil with `--no-recorder`: the registry still gets every update.
+    let recorder: Recorder?
+    let sampler: QueueSampler?
 
     func jobFinished(_ job: JobSnapshot) {
         let record = JobRecord(
@@ -16,7 +17,7 @@ struct SchedulerMetricsObserver: SchedulerObserver {
             completionTokens: job.completionTokens, costBlocks: job.costBlocks, enqueuedAt: job.enqueuedAt,
             admittedAt: job.admittedAt, firstTokenAt: job.firstTokenAt, finishedAt: job.finishedAt,
             error: job.failure.map { APIError.from($0).message })
-        recorder.record(record)
+        recorder?.record(record)
         registry.jobFinished(record)
     }
 
@@ -30,7 +31,7 @@ struct SchedulerMetricsObserver: SchedulerObserver {
         registry.setSchedulerState(
             running: s.running, waitingByPriority: Priority.allCases.map { s.queuedByPriority[$0] ?? 0 },
             capacityBlocks: s.totalBlocks, usedBlocks: s.blocksInUse, batchSize: s.batchSize)
-        sampler.observe(queued: s.queued, running: s.running, usedBlocks: s.blocksInUse, totalBlocks: s.totalBlocks)
+        sampler?.observe(queued: s.queued, running: s.running, usedBlocks: s.blocksInUse, totalBlocks: s.totalBlocks)
     }
 
     static func status(_ job: JobSnapshot) -> JobRecord.Status {
@@ -67,9 +68,9 @@ extension Telemetry {
             return V1MetricsReport(
                 activeWorkers: s.running, waitingByPriority: Priority.allCases.map { s.queuedByPriority[$0] ?? 0 },
                 availableCapacity: s.availableBlocks, totalCapacity: s.totalBlocks, batchSize: s.batchSize,
-                totals: try recorder.totals(), recorderDroppedTotal: recorder.droppedCount, windowSeconds: window,
-                history: try recorder.queueHistory(since: Date().timeIntervalSince1970 - window),
-                schedulerType: s.schedulerType)
+                totals: try recorder?.totals(), recorderDroppedTotal: recorder?.droppedCount ?? 0, windowSeconds: window,
+                history: try recorder?.queueHistory(since: Date().timeIntervalSince1970 - window) ?? [],
+                schedulerType: s.schedulerType, recorderEnabled: recorder != nil)
         }
     }
 }

@@ -70,6 +70,8 @@ struct ServeCommand: ParsableCommand {
     var scheduler: String?
 
     // Recorder
+    @Flag(help: "Keep no job record: no SQLite file is opened or written; /metrics still serves live figures, /v1/metrics live stats only, /v1/jobs/{id} an error. (env VALET_NO_RECORDER=1; default off)")
+    var noRecorder = false
     @Option(help: "SQLite database recording every job and queue samples. (env VALET_DB; default data/valet.sqlite)")
     var db: String?
     @Option(help: "How long recorded rows are kept. (env VALET_RETENTION; default 7d)")
@@ -109,6 +111,7 @@ struct ServeCommand: ParsableCommand {
         guard ["parking-lot", "fifo"].contains(c.scheduler) else {
             throw ConfigError(description: "--scheduler: '\(c.scheduler)' is not one of parking-lot, fifo")
         }
+        c.recorderEnabled = try !r.bool(noRecorder, "no-recorder")
         c.db = r.string(db, "db", c.db)
         c.retentionSeconds = try r.seconds(retention, "retention", c.retentionSeconds)
         c.sampleInterval = try r.seconds(sampleInterval, "sample-interval", c.sampleInterval, minimum: 0.01)

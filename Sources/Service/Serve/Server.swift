@@ -62,7 +62,7 @@ final class Server {
         Log.info("valet \(ValetVersion.string) serving \(config.servedModelName) (\(runtime.summary)) on \(address); "
                  + "scheduler \(config.scheduler), kv-cache \(config.kvCacheMiB.map { "\($0) MiB" } ?? "\(config.kvCacheTokens) tokens"), "
                  + "max-batch \(config.maxBatch), max-queue \(config.maxQueue), queue-timeout \(config.queueTimeout)s, "
-                 + "auth \(config.apiKey == nil ? "off" : "on")")
+                 + "auth \(config.apiKey == nil ? "off" : "on"), recorder \(config.recorderEnabled ? config.db : "off")")
 
         let signal = signals.wait()
         Log.info("received \(signal == SIGINT ? "SIGINT" : "SIGTERM"); stopping (grace \(config.shutdownGrace)s)")

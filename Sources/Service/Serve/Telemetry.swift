@@ -6,20 +6,28 @@ import ValetMetrics
 
 final class Telemetry: Sendable {
     let registry: ValetMetricsRegistry
-    let recorder: Recorder
-    let sampler: QueueSampler
+    /// nil with `--no-recorder`: nothing is written and the routes that read the record say so.
+    let recorder: Recorder?
+    let sampler: QueueSampler?
     /// Builds the /v1/metrics document for a window; set once the scheduler runs.
     private let report = Mutex<(@Sendable (Double) throws -> V1MetricsReport)?>(nil)
 
     init(config: ServeConfig, httpHandlers: [String]) throws {
-        let directory = URL(fileURLWithPath: config.db).deletingLastPathComponent().path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        recorder = try Recorder(path: config.db, options: RecorderOptions(retention: config.retentionSeconds))
         registry = ValetMetricsRegistry(version: ValetVersion.string, revision: ValetVersion.revision,
                                         httpHandlers: httpHandlers + Telemetry.routes + ["method_not_allowed", "not_found", "unmatched"])
+        guard config.recorderEnabled else {
+            recorder = nil
+            sampler = nil
+            return
+        }
+        let directory = URL(fileURLWithPath: config.db).deletingLastPathComponent().path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let recorder = try Recorder(path: config.db, options: RecorderOptions(retention: config.retentionSeconds))
         registry.attach(recorder: recorder)
-        sampler = QueueSampler(recorder: recorder, interval: config.sampleInterval)
+        let sampler = QueueSampler(recorder: recorder, interval: config.sampleInterval)
         try sampler.start()
+        self.recorder = recorder
+        self.sampler = sampler
     }
 
     /// The scheduler is up: /v1/metrics can report its live state.
@@ -33,9 +41,9 @@ final class Telemetry: Sendable {
     }
 
     func flush() {
-        sampler.stop()
-        _ = recorder.flush()
-        recorder.close()
+        sampler?.stop()
+        _ = recorder?.flush()
+        recorder?.close()
     }
 
     static let routes = ["/metrics", "/v1/metrics", "/v1/jobs/{id}"]
@@ -52,6 +60,10 @@ final class Telemetry: Sendable {
         router.add("GET", "/v1/jobs/{id}") { [self] request, responder in
             guard service.authorize(request, responder) else { return }
             let id = request.pathParameters["id"] ?? ""
+            guard let recorder else {
+                responder.respond(OpenAICodec.errorResponse(Telemetry.recorderDisabled(id: id)))
+                return
+            }
             let missing = APIError(status: 404, message: "No job with id '\(id)'.", type: "invalid_request_error",
                                    param: "id", code: "job_not_found")
             guard let job = (try? recorder.job(id: id)) ?? nil else {
@@ -60,6 +72,13 @@ final class Telemetry: Sendable {
             }
             responder.respond(.json(200, OpenAICodec.json(job)))
         }
+    }
+
+    /// 404 like any id this server can't find, with a code and message that say why: there is no record at all.
+    static func recorderDisabled(id: String) -> APIError {
+        APIError(status: 404, message: "Job '\(id)' cannot be looked up: this server runs with --no-recorder "
+                 + "(VALET_NO_RECORDER), so it keeps no job records.", type: "invalid_request_error", param: "id",
+                 code: "recorder_disabled")
     }
 
     private func v1Metrics(window: Double) -> HTTPResponse {
