@@ -179,7 +179,7 @@ inspect '{{json .Config.Volumes}}' | grep -q '/var/lib/valet' || fail "no DB vol
 inspect '{{json .Config.Env}}' | grep -q 'VALET_HOST=0.0.0.0' || fail "VALET_HOST not set"
 echo "image size: $(podman image inspect --format '{{.Size}}' "$IMAGE" | awk '{printf "%.0f MB", $1/1e6}')"
 # Nothing from the Swift toolchain may be needed at run time.
-podman run --rm --entrypoint /usr/bin/ldd "$IMAGE" /usr/local/bin/valet >"$work/ldd" 2>&1 \
+podman run --rm --no-healthcheck --entrypoint /usr/bin/ldd "$IMAGE" /usr/local/bin/valet >"$work/ldd" 2>&1 \
   || { cat "$work/ldd"; fail "ldd /usr/local/bin/valet in $IMAGE"; }
 grep -q 'not found' "$work/ldd" && { cat "$work/ldd"; fail "unresolved libraries in $IMAGE"; }
 grep -qi swift "$work/ldd" && { cat "$work/ldd"; fail "$IMAGE links a Swift runtime library"; }
@@ -190,8 +190,9 @@ serve_and_check() {  # serve_and_check IMAGE NAME [podman run args...]
   local volume="$name-data"
   containers+=("$name"); volumes+=("$volume")
   podman volume create "$volume" >/dev/null || fail "podman volume create $volume"
-  podman run -d --name "$name" -p "127.0.0.1:$port:8080" -v "$volume:/var/lib/valet" "$@" "$image" >/dev/null \
-    || fail "podman run $image"
+  # Without systemd podman cannot put the HEALTHCHECK on a timer and says so on stderr; it is run on demand below.
+  podman run -d --name "$name" -p "127.0.0.1:$port:8080" -v "$volume:/var/lib/valet" "$@" "$image" \
+    >"$work/run.log" 2>&1 || { cat "$work/run.log"; fail "podman run $image"; }
   local url="http://127.0.0.1:$port"
 
   for _ in $(seq 1 240); do
@@ -229,11 +230,11 @@ EOF
 
   # SIGTERM (the image's stop signal) must end it cleanly well inside the timeout, record flushed.
   local t0; t0=$(date +%s)
-  podman stop -t 60 "$name" >/dev/null || fail "podman stop $name"
+  podman stop -t 60 "$name" >"$work/stop.log" 2>&1 || { cat "$work/stop.log"; fail "podman stop $name"; }
   local code; code=$(podman inspect --format '{{.State.ExitCode}}' "$name")
   [ "$code" = 0 ] || { podman logs "$name" | tail -30; fail "$name exited $code on SIGTERM"; }
   echo "$name: stopped with exit 0 in $(( $(date +%s) - t0 ))s"
-  podman run --rm --entrypoint /bin/ls -v "$volume:/var/lib/valet" "$image" /var/lib/valet | grep -q '^valet.sqlite$' \
+  podman run --rm --no-healthcheck --entrypoint /bin/ls -v "$volume:/var/lib/valet" "$image" /var/lib/valet | grep -q '^valet.sqlite$' \
     || fail "$name: no valet.sqlite on the volume"
 }
 
