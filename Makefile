@@ -16,9 +16,11 @@ PYTHON     ?= python3
 
 .PHONY: run test deps docker-deps model build swift-test py-test bench bench-quick docker-test clean
 
-# apt-install the Debian packages in $(1) that are missing (idempotent: nothing runs when all are there).
+# apt-install the Debian packages in $(1) that are not installed (idempotent: nothing runs when all are there).
+# Not `dpkg -s`: it succeeds for a removed package whose config files remain.
 define apt_install
-	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(1); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
