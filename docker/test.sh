@@ -132,8 +132,8 @@ deb ${mirror%/} bookworm-updates main
 deb ${mirror%/}-security bookworm-security main
 EOF
   rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/archives/*.deb
-  tar -C "$rootfs" -c . | podman import --change 'CMD ["bash"]' - "$RUNTIME_BASE" >/dev/null \
-    || fail "podman import of the debootstrapped rootfs"
+  tar -C "$rootfs" -c . | podman import --change 'CMD ["bash"]' - "$RUNTIME_BASE" >"$work/import.log" 2>&1 \
+    || { tail -5 "$work/import.log"; fail "podman import of the debootstrapped rootfs"; }
   rm -rf "$rootfs"
 fi
 # The capability probe proper: a trivial command in the freshly made base image.
