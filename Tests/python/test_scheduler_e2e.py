@@ -135,3 +135,11 @@ def test_parking_lot_over_http(lot):
     assert success == len(completed)
     assert m['valet_request_failures_total{reason="cancelled"}'] == 1
     assert m["valet_request_queue_time_seconds_count"] >= len(completed)
+    # /v1/metrics counts the same events from the scheduler's live state.
+    counters = stats["counters"]
+    assert counters["rejected"] == len(refused) == sum(stats["rejected_by_reason"].values())
+    assert stats["rejected_by_reason"]["queue_full"] == len(refused)
+    assert counters["completed"] == len(completed) and counters["cancelled"] == 1
+    assert counters["admitted"] == len(served) + 1
+    assert counters["suspended"] == m["valet_suspensions_total"]
+    assert counters["preempted"] == m["valet_preemptions_total"]

@@ -22,6 +22,13 @@ public struct SchedulerCounters: Sendable, Equatable {
 
     public var rejected: Int { rejectedTooLarge + rejectedQueueFull + rejectedShuttingDown + rejectedInvalid }
 
+    /// Every count under its `/v1/metrics` name.
+    public var byName: [String: Int] {
+        ["admitted": admitted, "rejected": rejected, "timed_out": timedOut, "evicted": evicted,
+         "preempted": preempted, "suspended": suspended, "cancelled": cancelled, "completed": completed,
+         "failed": failed, "shut_down": shutDown]
+    }
+
     /// Rejections keyed by reason label: too_large, queue_full, shutting_down, invalid.
     public var rejectedByReason: [String: Int] {
         ["too_large": rejectedTooLarge, "queue_full": rejectedQueueFull,

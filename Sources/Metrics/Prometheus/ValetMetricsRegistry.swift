@@ -48,6 +48,7 @@ public final class ValetMetricsRegistry: Sendable {
     private let failures: [String: Counter]
     private let rejections: [String: Counter]
     private let preemptions: Counter
+    private let suspensions: Counter
     private let recorderDropped: Counter
 
     private let timeToFirstToken = AtomicHistogram(bounds: MetricBuckets.timeToFirstToken)
@@ -148,6 +149,8 @@ public final class ValetMetricsRegistry: Sendable {
             "valet_admission_rejections_total", "Jobs refused by admission control, by reason.",
             label: "reason", values: JobRecord.Status.allCases.filter(\.isRejection).map(\.rawValue))
         preemptions = counter("valet_preemptions_total", "Running jobs sent back to the lot to free KV-cache blocks.")
+        suspensions = counter(
+            "valet_suspensions_total", "Running jobs that lent their decode row to higher-priority work, keeping their blocks.")
         recorderDropped = counter(
             "valet_recorder_dropped_total", "Queue and lock-wait samples dropped because the recorder buffer was full.")
 
@@ -241,6 +244,11 @@ public final class ValetMetricsRegistry: Sendable {
     /// A running job was sent back to the lot.
     public func jobPreempted() {
         preemptions.increment()
+    }
+
+    /// A running job paused for a higher-priority one, keeping its KV cache.
+    public func jobSuspended() {
+        suspensions.increment()
     }
 
     /// A job reached its terminal state: pass the same record given to `Recorder.record(_:)`, so the counters,

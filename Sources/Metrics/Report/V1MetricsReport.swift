@@ -17,6 +17,11 @@ public struct V1MetricsReport: Encodable, Sendable {
     public var queuedByPriority: [String: Int]
     /// Sequences in the engine's current step.
     public var batchSize: Int
+    /// The scheduler's event counts since this process started, from its live state: `admitted`, `rejected`,
+    /// `timed_out`, `evicted`, `preempted`, `suspended`, `cancelled`, `completed`, `failed`, `shut_down`.
+    public var counters: [String: Int]
+    /// Rejections since start by reason (`too_large`, `queue_full`, `shutting_down`, `invalid`).
+    public var rejectedByReason: [String: Int]
     /// All-time totals from SQLite (`Recorder.totals()`); nil (JSON `null`) when the server keeps no record.
     public var totals: JobTotals?
     /// false when the server runs with `--no-recorder`: totals are null and history is empty.
@@ -32,8 +37,11 @@ public struct V1MetricsReport: Encodable, Sendable {
     public init(
         activeWorkers: Int, waitingByPriority: [Int], availableCapacity: Int, totalCapacity: Int, batchSize: Int,
         totals: JobTotals?, recorderDroppedTotal: UInt64, windowSeconds: Double, history: [QueueSample],
-        schedulerType: String = "parking_lot", recorderEnabled: Bool = true
+        schedulerType: String = "parking_lot", recorderEnabled: Bool = true,
+        counters: [String: Int] = [:], rejectedByReason: [String: Int] = [:]
     ) {
+        self.counters = counters
+        self.rejectedByReason = rejectedByReason
         self.schedulerType = schedulerType
         self.activeWorkers = activeWorkers
         self.queuedTasks = waitingByPriority.reduce(0, +)
@@ -60,6 +68,8 @@ public struct V1MetricsReport: Encodable, Sendable {
         case totalCapacity = "total_capacity"
         case queuedByPriority = "queued_by_priority"
         case batchSize = "batch_size"
+        case counters
+        case rejectedByReason = "rejected_by_reason"
         case totals
         case recorderEnabled = "recorder_enabled"
         case recorderDroppedTotal = "recorder_dropped_total"
@@ -77,6 +87,8 @@ public struct V1MetricsReport: Encodable, Sendable {
         try c.encode(totalCapacity, forKey: .totalCapacity)
         try c.encode(queuedByPriority, forKey: .queuedByPriority)
         try c.encode(batchSize, forKey: .batchSize)
+        try c.encode(counters, forKey: .counters)
+        try c.encode(rejectedByReason, forKey: .rejectedByReason)
         try c.encode(totals, forKey: .totals)
         try c.encode(recorderEnabled, forKey: .recorderEnabled)
         try c.encode(recorderDroppedTotal, forKey: .recorderDroppedTotal)

@@ -26,6 +26,7 @@ struct SchedulerMetricsObserver: SchedulerObserver {
     }
 
     func jobPreempted(id: String, priority: Priority) { registry.jobPreempted() }
+    func jobSuspended(id: String, priority: Priority) { registry.jobSuspended() }
 
     func stateChanged(_ s: SchedulerStats) {
         registry.setSchedulerState(
@@ -70,7 +71,8 @@ extension Telemetry {
                 availableCapacity: s.availableBlocks, totalCapacity: s.totalBlocks, batchSize: s.batchSize,
                 totals: try recorder?.totals(), recorderDroppedTotal: recorder?.droppedCount ?? 0, windowSeconds: window,
                 history: try recorder?.queueHistory(since: Date().timeIntervalSince1970 - window) ?? [],
-                schedulerType: s.schedulerType, recorderEnabled: recorder != nil)
+                schedulerType: s.schedulerType, recorderEnabled: recorder != nil,
+                counters: s.counters.byName, rejectedByReason: s.counters.rejectedByReason)
         }
     }
 }
