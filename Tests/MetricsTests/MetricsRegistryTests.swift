@@ -11,7 +11,7 @@ private let expectedFamilyOrder = [
     "valet_capacity_blocks", "valet_capacity_blocks_in_use", "valet_kv_cache_usage_ratio",
     "valet_prompt_tokens_total", "valet_generation_tokens_total",
     "valet_request_success_total", "valet_request_failures_total", "valet_admission_rejections_total",
-    "valet_preemptions_total", "valet_recorder_dropped_total",
+    "valet_preemptions_total", "valet_suspensions_total", "valet_recorder_dropped_total",
     "valet_time_to_first_token_seconds", "valet_inter_token_latency_seconds", "valet_e2e_request_latency_seconds",
     "valet_request_queue_time_seconds", "valet_request_prefill_time_seconds", "valet_request_decode_time_seconds",
     "valet_request_prompt_tokens", "valet_request_generation_tokens", "valet_lock_wait_seconds",
@@ -75,6 +75,7 @@ struct MetricsRegistryTests {
             #expect(exposition.value("valet_admission_rejections_total", ["reason": reason]) == 0)
         }
         for name in ["valet_prompt_tokens_total", "valet_generation_tokens_total", "valet_preemptions_total",
+                     "valet_suspensions_total",
                      "valet_recorder_dropped_total", "valet_requests_running", "valet_kv_cache_usage_ratio"] {
             #expect(exposition.value(name) == 0, "\(name)")
         }
@@ -100,6 +101,8 @@ struct MetricsRegistryTests {
         for job in jobs { registry.jobFinished(job) }
         for _ in 0..<5 { registry.tokenEmitted(interTokenSeconds: 0.02) }
         registry.jobPreempted()
+        registry.jobSuspended()
+        registry.jobSuspended()
         registry.setSchedulerState(running: 3, waitingByPriority: [1, 2, 0, 4], capacityBlocks: 64, usedBlocks: 16, batchSize: 3)
         registry.httpRequest(handler: "chat_completions", method: "POST", status: 200, durationSeconds: 0.5)
         registry.httpRequest(handler: "chat_completions", method: "POST", status: 429, durationSeconds: 0.001)
@@ -131,6 +134,7 @@ struct MetricsRegistryTests {
         #expect(e.value("valet_inter_token_latency_seconds_bucket", ["le": "0.015"]) == 0)
         #expect(e.value("valet_inter_token_latency_seconds_bucket", ["le": "0.02"]) == 5)
         #expect(e.value("valet_preemptions_total") == 1)
+        #expect(e.value("valet_suspensions_total") == 2)
         #expect(e.value("valet_requests_running") == 3)
         #expect(e.value("valet_requests_waiting", ["priority": "critical"]) == 4)
         #expect(e.value("valet_kv_cache_usage_ratio") == 0.25)
