@@ -43,8 +43,37 @@ final class MutexBox: BenchLock {
     @inline(__always) func write() { lock.withLock { $0.words &+= 1 } }
 }
 
-/// State for the C-style locks lives behind a pointer the lock protects; the box is shared across threads.
-final class PthreadMutexBox: BenchLock, @unchecked Sendable {
+/// The C-style locks guard state behind a pointer shared across threads; each box says only how to lock, and the
+/// three operations are written once here.
+protocol PointerLockBox: BenchLock {
+    var state: UnsafeMutablePointer<Guarded> { get }
+    func lockExclusive()
+    /// Shared mode where the lock has one (the rwlock's readers); exclusive otherwise.
+    func lockShared()
+    func unlock()
+}
+
+extension PointerLockBox {
+    func lockShared() { lockExclusive() }
+    @inline(__always) func increment() {
+        lockExclusive()
+        state.pointee.counter &+= 1
+        unlock()
+    }
+    @inline(__always) func read() -> UInt64 {
+        lockShared()
+        let s = state.pointee.words.wrappedSum()
+        unlock()
+        return s
+    }
+    @inline(__always) func write() {
+        lockExclusive()
+        state.pointee.words &+= 1
+        unlock()
+    }
+}
+
+final class PthreadMutexBox: PointerLockBox, @unchecked Sendable {
     static let label = "pthread_mutex"
     let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     let state = UnsafeMutablePointer<Guarded>.allocate(capacity: 1)
@@ -57,50 +86,22 @@ final class PthreadMutexBox: BenchLock, @unchecked Sendable {
         mutex.deallocate()
         state.deallocate()
     }
-    @inline(__always) func increment() {
-        pthread_mutex_lock(mutex)
-        state.pointee.counter &+= 1
-        pthread_mutex_unlock(mutex)
-    }
-    @inline(__always) func read() -> UInt64 {
-        pthread_mutex_lock(mutex)
-        let s = state.pointee.words.wrappedSum()
-        pthread_mutex_unlock(mutex)
-        return s
-    }
-    @inline(__always) func write() {
-        pthread_mutex_lock(mutex)
-        state.pointee.words &+= 1
-        pthread_mutex_unlock(mutex)
-    }
+    @inline(__always) func lockExclusive() { pthread_mutex_lock(mutex) }
+    @inline(__always) func unlock() { pthread_mutex_unlock(mutex) }
 }
 
-final class NSLockBox: BenchLock, @unchecked Sendable {
+final class NSLockBox: PointerLockBox, @unchecked Sendable {
     static let label = "NSLock"
     let lock = NSLock()
     let state = UnsafeMutablePointer<Guarded>.allocate(capacity: 1)
     init() { state.initialize(to: Guarded()) }
     deinit { state.deallocate() }
-    @inline(__always) func increment() {
-        lock.lock()
-        state.pointee.counter &+= 1
-        lock.unlock()
-    }
-    @inline(__always) func read() -> UInt64 {
-        lock.lock()
-        let s = state.pointee.words.wrappedSum()
-        lock.unlock()
-        return s
-    }
-    @inline(__always) func write() {
-        lock.lock()
-        state.pointee.words &+= 1
-        lock.unlock()
-    }
+    @inline(__always) func lockExclusive() { lock.lock() }
+    @inline(__always) func unlock() { lock.unlock() }
 }
 
 /// The reader-writer lock: readers share, writers (and increments) are exclusive.
-final class RWLockBox: BenchLock, @unchecked Sendable {
+final class RWLockBox: PointerLockBox, @unchecked Sendable {
     static let label = "pthread_rwlock"
     let rw = UnsafeMutablePointer<pthread_rwlock_t>.allocate(capacity: 1)
     let state = UnsafeMutablePointer<Guarded>.allocate(capacity: 1)
@@ -113,22 +114,9 @@ final class RWLockBox: BenchLock, @unchecked Sendable {
         rw.deallocate()
         state.deallocate()
     }
-    @inline(__always) func increment() {
-        pthread_rwlock_wrlock(rw)
-        state.pointee.counter &+= 1
-        pthread_rwlock_unlock(rw)
-    }
-    @inline(__always) func read() -> UInt64 {
-        pthread_rwlock_rdlock(rw)
-        let s = state.pointee.words.wrappedSum()
-        pthread_rwlock_unlock(rw)
-        return s
-    }
-    @inline(__always) func write() {
-        pthread_rwlock_wrlock(rw)
-        state.pointee.words &+= 1
-        pthread_rwlock_unlock(rw)
-    }
+    @inline(__always) func lockExclusive() { pthread_rwlock_wrlock(rw) }
+    @inline(__always) func lockShared() { pthread_rwlock_rdlock(rw) }
+    @inline(__always) func unlock() { pthread_rwlock_unlock(rw) }
 }
 
 // MARK: Workloads
