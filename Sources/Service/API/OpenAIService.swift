@@ -147,6 +147,17 @@ public final class OpenAIService: Sendable {
                        model: settings.servedModelName, systemFingerprint: settings.systemFingerprint)
     }
 
+    /// One choice's job: the request's shared parameters with this choice's id, prompt and logprob wishes.
+    private func generationRequest(
+        _ common: CommonParameters, id: String, prompt: [Int32], maxTokens: Int, priority: Priority, logprobs: Int?,
+        promptLogprobs: Bool = false
+    ) -> GenerationRequest {
+        GenerationRequest(
+            id: id, model: settings.servedModelName, promptTokens: prompt, maxTokens: maxTokens, sampling: common.sampling,
+            stop: common.stop, priority: priority, queueTimeout: common.queueTimeout, logprobs: logprobs,
+            promptLogprobs: promptLogprobs)
+    }
+
     /// Job ids must be unique per job and findable from the id the client got: choice 0 keeps it.
     static func jobID(_ base: String, _ index: Int) -> String { index == 0 ? base : "\(base)-\(index)" }
 
@@ -162,10 +173,9 @@ public final class OpenAIService: Sendable {
             let header = header(prefix: "chatcmpl-")
             let jobs = (0..<chat.common.n).map { i in
                 CompletionRun.Job(
-                    request: GenerationRequest(
-                        id: OpenAIService.jobID(header.id, i), model: settings.servedModelName, promptTokens: prompt,
-                        maxTokens: maxTokens, sampling: chat.common.sampling, stop: chat.common.stop, priority: priority,
-                        queueTimeout: chat.common.queueTimeout, logprobs: chat.logprobs ? (chat.topLogprobs ?? 0) : nil),
+                    request: generationRequest(
+                        chat.common, id: OpenAIService.jobID(header.id, i), prompt: prompt, maxTokens: maxTokens,
+                        priority: priority, logprobs: chat.logprobs ? (chat.topLogprobs ?? 0) : nil),
                     index: i, promptIndex: 0, promptText: "")
             }
             CompletionRun(kind: .chat, header: header, jobs: jobs, stream: chat.common.stream,
@@ -196,10 +206,9 @@ public final class OpenAIService: Sendable {
                 for i in 0..<completion.common.n {
                     let index = promptIndex * completion.common.n + i
                     jobs.append(CompletionRun.Job(
-                        request: GenerationRequest(
-                            id: OpenAIService.jobID(header.id, index), model: settings.servedModelName, promptTokens: prompt,
-                            maxTokens: maxTokens, sampling: completion.common.sampling, stop: completion.common.stop,
-                            priority: priority, queueTimeout: completion.common.queueTimeout, logprobs: completion.logprobs,
+                        request: generationRequest(
+                            completion.common, id: OpenAIService.jobID(header.id, index), prompt: prompt,
+                            maxTokens: maxTokens, priority: priority, logprobs: completion.logprobs,
                             promptLogprobs: completion.echo && completion.logprobs != nil),
                         index: index, promptIndex: promptIndex, promptText: text))
                 }
