@@ -18,14 +18,30 @@ struct KernelTests {
         }
     }
 
-    static func quantize(_ x: [Float]) -> [valet_q16] {
-        var blocks = [valet_q16](repeating: valet_q16(), count: x.count / 32)
-        valet_quantize_q16(x, &blocks, Int32(x.count))
-        return blocks
-    }
+    /// `x` as quantized activation rows of `width` values (the layout in CKernels.h), with readers for its parts.
+    final class Quantized {
+        let rows: Activations
+        let width: Int
 
-    static func codes(_ b: valet_q16) -> [Int16] {
-        withUnsafeBytes(of: b.qs) { Array($0.bindMemory(to: Int16.self)) }
+        init(_ x: [Float], width: Int) {
+            self.width = width
+            rows = Activations(width: width, capacity: x.count / width)
+            x.withUnsafeBufferPointer { rows.floats.update(from: $0.baseAddress!, count: x.count) }
+            rows.quantize(0..<x.count / width)
+        }
+
+        deinit { rows.deallocate() }
+
+        var pointer: UnsafeRawPointer { UnsafeRawPointer(rows.quantized) }
+        var rowBytes: Int { rows.quantizedRowBytes }
+        private func base(_ row: Int) -> UnsafeRawPointer { pointer + row * rowBytes }
+        func codes(row: Int, block: Int) -> [Int16] {
+            (0..<32).map { base(row).load(fromByteOffset: (block * 32 + $0) * 2, as: Int16.self) }
+        }
+        func d(row: Int, block: Int) -> Float { base(row).load(fromByteOffset: width * 2 + block * 4, as: Float.self) }
+        func s(row: Int, block: Int) -> Float {
+            base(row).load(fromByteOffset: width * 2 + (width / 32 + block) * 4, as: Float.self)
+        }
     }
 
     @Test func quantizedActivationsReconstructTheRow() {
@@ -33,18 +49,20 @@ struct KernelTests {
         var x = (0..<576).map { _ in rng.float(-3...3) }
         x[40] = 0  // mixed signs, an exact zero, and an all-zero block below
         for i in 64..<96 { x[i] = 0 }
-        let blocks = Self.quantize(x)
-        for (b, block) in blocks.enumerated() {
+        let xq = Quantized(x, width: 576)
+        #expect(xq.rowBytes % 64 == 0 && Int(bitPattern: xq.pointer) % 64 == 0)
+        for b in 0..<576 / 32 {
             let slice = x[b * 32..<(b + 1) * 32]
             let amax = slice.map(abs).max()!
-            #expect(abs(block.d - amax / 32767) <= 1e-6 * max(amax, 1e-30))
-            let q = Self.codes(block)
+            let d = xq.d(row: 0, block: b), q = xq.codes(row: 0, block: b)
+            #expect(abs(d - amax / 32767) <= 1e-6 * max(amax, 1e-30))
             for (i, v) in slice.enumerated() {
-                #expect(abs(Float(q[i]) * block.d - v) <= block.d * 0.5 + 1e-7, "block \(b) element \(i)")
+                #expect(abs(Float(q[i]) * d - v) <= d * 0.5 + 1e-7, "block \(b) element \(i)")
             }
-            #expect(abs(block.s - block.d * Float(q.reduce(0) { $0 + Int($1) })) <= 1e-5 * max(abs(block.s), 1))
+            let s = xq.s(row: 0, block: b)
+            #expect(abs(s - d * Float(q.reduce(0) { $0 + Int($1) })) <= 1e-5 * max(abs(s), 1))
         }
-        #expect(Self.codes(blocks[2]).allSatisfy { $0 == 0 } && blocks[2].d == 0)
+        #expect(xq.codes(row: 0, block: 2).allSatisfy { $0 == 0 } && xq.d(row: 0, block: 2) == 0)
     }
 
     /// Random blocks of `type` with sane half-precision scales (and mins).
@@ -65,14 +83,14 @@ struct KernelTests {
         let w = Self.randomMatrix(type, rows: rows, columns: columns, rng: &rng)
         for cols in [1, 2, 3, 4, 5, 8, 9] {
             let x = (0..<cols * columns).map { _ in rng.float(-2...2) }
-            let xq = Self.quantize(x)
+            let xq = Quantized(x, width: columns)
             var fast = [Float](repeating: .nan, count: cols * rows), slow = fast, exact = fast
             // Rows 3..<30 only, written with a stride wider than the row count: the rest must stay untouched.
             let ldo = rows
-            #expect(valet_matmul_q16(Int32(type.rawValue), w, type.rowBytes(columns), Int32(nb), 3, 30, xq, Int32(nb),
+            #expect(valet_matmul_q16(Int32(type.rawValue), w, type.rowBytes(columns), Int32(nb), 3, 30, xq.pointer, xq.rowBytes,
                                      Int32(cols), &fast, Int32(ldo)) == 1)
-            #expect(valet_matmul_q16_scalar(Int32(type.rawValue), w, type.rowBytes(columns), Int32(nb), 3, 30, xq,
-                                            Int32(nb), Int32(cols), &slow, Int32(ldo)) == 1)
+            #expect(valet_matmul_q16_scalar(Int32(type.rawValue), w, type.rowBytes(columns), Int32(nb), 3, 30, xq.pointer,
+                                            xq.rowBytes, Int32(cols), &slow, Int32(ldo)) == 1)
             // And an exact float product from the dequantized weights.
             var row = [Float](repeating: 0, count: columns)
             for r in 3..<30 {
@@ -95,6 +113,38 @@ struct KernelTests {
         }
     }
 
+    /// A column's result must not depend on the columns beside it in a call (tile widths 1-8, a tile boundary at
+    /// 8), bit for bit: that is what makes a batched step equal to each sequence alone. Inputs that are not 64-byte
+    /// aligned take the scalar path, with the same values to rounding.
+    @Test(arguments: [GGMLType.q4_0, .q4_1, .q8_0])
+    func everyColumnEqualsItselfAlone(type: GGMLType) {
+        var rng = Rng(state: UInt64(type.rawValue) + 70)
+        let rows = 21, columns = 1536, nb = columns / 32, cols = 11
+        let w = Self.randomMatrix(type, rows: rows, columns: columns, rng: &rng)
+        let xq = Quantized((0..<cols * columns).map { _ in rng.float(-2...2) }, width: columns)
+        var together = [Float](repeating: .nan, count: cols * rows)
+        _ = valet_matmul_q16(Int32(type.rawValue), w, type.rowBytes(columns), Int32(nb), 0, Int32(rows), xq.pointer,
+                             xq.rowBytes, Int32(cols), &together, Int32(rows))
+        for first in 0..<cols {
+            for width in [1, 2, 5, 8] where first + width <= cols {
+                var part = [Float](repeating: .nan, count: width * rows)
+                _ = valet_matmul_q16(Int32(type.rawValue), w, type.rowBytes(columns), Int32(nb), 0, Int32(rows),
+                                     xq.pointer + first * xq.rowBytes, xq.rowBytes, Int32(width), &part, Int32(rows))
+                #expect(part == Array(together[first * rows..<(first + width) * rows]), "\(type) columns \(first)..<\(first + width)")
+            }
+        }
+        // The same rows copied to an address 16 bytes off a cache line.
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: cols * xq.rowBytes + 64, alignment: 64)
+        defer { raw.deallocate() }
+        raw.advanced(by: 16).copyMemory(from: xq.pointer, byteCount: cols * xq.rowBytes)
+        var shifted = [Float](repeating: .nan, count: cols * rows)
+        _ = valet_matmul_q16(Int32(type.rawValue), w, type.rowBytes(columns), Int32(nb), 0, Int32(rows), raw + 16,
+                             xq.rowBytes, Int32(cols), &shifted, Int32(rows))
+        for i in 0..<cols * rows {
+            #expect(abs(shifted[i] - together[i]) <= 1e-4 * max(1, abs(together[i])), "\(type) unaligned [\(i)]")
+        }
+    }
+
     @Test func realWeightRowsMatchFloatProducts() throws {
         guard let path = TestModel.path else { Issue.record("default model missing: run `make model`"); return }
         let file = try GGUFFile(path: path)
@@ -102,11 +152,11 @@ struct KernelTests {
         for name in ["blk.0.attn_q.weight", "blk.29.ffn_down.weight", "token_embd.weight"] {
             let m = try QuantizedMatrix(file: file, name: name)
             let x = (0..<3 * m.columns).map { _ in rng.float(-1...1) }
-            let xq = Self.quantize(x)
+            let xq = Quantized(x, width: m.columns)
             let rows = 0..<64
             var out = [Float](repeating: 0, count: 3 * rows.count)
-            #expect(valet_matmul_q16(Int32(m.type.rawValue), m.base, m.rowBytes, Int32(m.columns / 32), 0, Int32(rows.count), xq,
-                                     Int32(m.columns / 32), 3, &out, Int32(rows.count)) == 1)
+            #expect(valet_matmul_q16(Int32(m.type.rawValue), m.base, m.rowBytes, Int32(m.columns / 32), 0, Int32(rows.count), xq.pointer,
+                                     xq.rowBytes, 3, &out, Int32(rows.count)) == 1)
             var row = [Float](repeating: 0, count: m.columns)
             var worst: Float = 0
             for r in rows {

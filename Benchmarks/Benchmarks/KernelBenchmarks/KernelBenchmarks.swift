@@ -31,20 +31,22 @@ struct Weights: @unchecked Sendable {
 final class Columns: @unchecked Sendable {
     let width: Int
     let floats: UnsafeMutablePointer<Float>
-    let blocks: UnsafeMutablePointer<valet_q16>
+    let quantized: UnsafeMutableRawPointer
+    let rowBytes: Int
     static let count = 8
 
     init(width: Int) {
         self.width = width
         floats = .allocate(capacity: width * Self.count)
-        blocks = .allocate(capacity: width / 32 * Self.count)
+        rowBytes = valet_q16_row_bytes(Int32(width))
+        quantized = .allocate(byteCount: rowBytes * Self.count, alignment: 64)
         var state: UInt32 = 0x9E37_79B9
         for i in 0..<(width * Self.count) {
             state = state &* 1_664_525 &+ 1_013_904_223
             floats[i] = Float(Int32(bitPattern: state >> 8) - (1 << 23)) / Float(1 << 23)
         }
         for c in 0..<Self.count {
-            valet_quantize_q16(floats + c * width, blocks + c * (width / 32), Int32(width))
+            valet_quantize_q16(floats + c * width, quantized + c * rowBytes, Int32(width))
         }
     }
 }
@@ -75,7 +77,7 @@ func configureDefaults() {
 @inline(__always)
 func matmul(_ w: Weights, rows: Int, _ x: Columns, cols: Int, _ out: UnsafeMutablePointer<Float>) {
     let handled = valet_matmul_q16(w.type, w.base, w.rowBytes, w.blocksPerRow, 0, Int32(rows),
-                                  x.blocks, w.blocksPerRow, Int32(cols), out, Int32(w.rows))
+                                  x.quantized, x.rowBytes, Int32(cols), out, Int32(w.rows))
     precondition(handled != 0, "no kernel for GGML type \(w.type)")
 }
 
@@ -93,12 +95,12 @@ let benchmarks: @Sendable () -> Void = {
     let x576 = Columns(width: 576)
     let x1536 = Columns(width: 1536)
     let out = UnsafeMutablePointer<Float>.allocate(capacity: output.rows * Columns.count)
-    let q16 = UnsafeMutablePointer<valet_q16>.allocate(capacity: 576 / 32)
+    let q16 = UnsafeMutableRawPointer.allocate(byteCount: valet_q16_row_bytes(576), alignment: 64)
 
     Benchmark("quantize activations to 16-bit blocks, 576 floats") { benchmark in
         for _ in benchmark.scaledIterations {
             valet_quantize_q16(x576.floats, q16, 576)
-            blackHole(q16.pointee.d)
+            blackHole(q16.load(as: Int16.self))
         }
     }
     Benchmark("dot Q4_1 x Q16, 1536 values (flops=\(2 * 1536))") { benchmark in

@@ -9,15 +9,13 @@ int valet_cpu_has_avx2(void);
 /// Elements per quantization block of the 32-wide types.
 #define VALET_QK 32
 
-/// One 32-value block of an activation row quantized to 16-bit integers: x ≈ d * qs, s = d * Σqs (for the
-/// offset terms of Q4_0 / Q4_1). 16 bits rather than llama.cpp's 8: with 8-bit activations the logits drift
-/// ~5% of their range from an exact float forward pass on the default model (argmax and greedy continuations
-/// differ from the oracle); 16 bits bring that to ~0.1% for one extra add per block and column.
-typedef struct {
-    float d;
-    float s;
-    int16_t qs[VALET_QK];
-} valet_q16;
+/// Activation rows quantized in 32-value blocks to 16-bit integers: x ≈ d_j * q. 16 bits rather than llama.cpp's
+/// 8: with 8-bit activations the logits drift ~5% of their range from an exact float forward pass on the default
+/// model (argmax and greedy continuations differ from the oracle); 16 bits bring that to ~0.1%.
+/// A row of n values (nb = n/32 blocks) is laid out as nb*32 int16 codes (block j at element 32j, one cache line
+/// each), then nb floats d_j, then nb floats s_j = d_j * Σq (for the offset terms of Q4_0 / Q4_1); it takes
+/// valet_q16_row_bytes(n) bytes, a multiple of 64. Rows must start 64-byte aligned for the AVX2 kernels.
+size_t valet_q16_row_bytes(int n);
 
 /// GGML type ids the fast kernels handle (same numbers as GGMLType).
 enum {
@@ -28,17 +26,17 @@ enum {
     VALET_TYPE_Q8_0 = 8,
 };
 
-/// Quantizes n floats (n a multiple of 32) into n/32 blocks.
-void valet_quantize_q16(const float *x, valet_q16 *y, int n);
+/// Quantizes n floats (n a multiple of 32) into one row in the layout above.
+void valet_quantize_q16(const float *x, void *row, int n);
 
 /// Rows [r0, r1) of a quantized weight matrix (Q4_0, Q4_1 or Q8_0; rows rowBytes apart, nb blocks each) times
-/// `cols` activation columns (column c starts at x + c*xstride blocks). Writes out[c*ldo + r].
+/// `cols` quantized activation rows (row c starts at x + c*xRowBytes bytes). Writes out[c*ldo + r].
 /// Each weight block is unpacked once and reused for every column. Returns 0 if the type has no kernel.
 int valet_matmul_q16(int type, const void *w, size_t rowBytes, int nb, int r0, int r1,
-                     const valet_q16 *x, int xstride, int cols, float *out, int ldo);
+                     const void *x, size_t xRowBytes, int cols, float *out, int ldo);
 /// The same contract computed one value at a time: the reference for tests and for CPUs without AVX2.
 int valet_matmul_q16_scalar(int type, const void *w, size_t rowBytes, int nb, int r0, int r1,
-                            const valet_q16 *x, int xstride, int cols, float *out, int ldo);
+                            const void *x, size_t xRowBytes, int cols, float *out, int ldo);
 
 /// Rows [r0, r1) of an F32 or F16 matrix (n values per row) times float columns: out[c*ldo + r].
 int valet_matmul_float(int type, const void *w, size_t rowBytes, int n, int r0, int r1,

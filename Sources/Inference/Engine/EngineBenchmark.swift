@@ -41,6 +41,8 @@ public struct EngineBenchmark: Sendable {
         public var kvCacheBytes: Int
         public var threads: Int
         public var rates: [Rate]
+        /// Aggregate batched rate over the single-sequence rate, one sample per repetition (the two ran back to back).
+        public var batchRatio: Rate?
         public var peakRSSBytes: Int
 
         /// The memory bound: model file + KV cache + 64 MiB.
@@ -53,6 +55,10 @@ public struct EngineBenchmark: Sendable {
             for r in rates {
                 lines.append(String(format: "| %@ | %@ | %d | %@ | %.2f | %.2f – %.2f | %.2f |", modelName,
                                     mib(modelBytes), threads, r.name, r.median, r.min, r.max, r.cpuShare))
+            }
+            if let r = batchRatio {
+                lines.append(String(format: "batch %@ (paired by repetition): median %.2f×, min – max %.2f – %.2f", r.name,
+                                    r.median, r.min, r.max))
             }
             lines.append("peak RSS \(mib(peakRSSBytes)) (limit: model \(mib(modelBytes)) + KV cache \(mib(kvCacheBytes)) "
                 + "+ 64 MiB = \(mib(rssLimitBytes)))")
@@ -99,13 +105,21 @@ public struct EngineBenchmark: Sendable {
             progress(String(format: "pp%d: %.2f t/s", promptTokens, r.median))
             rates.append(r)
         }
+        var batchRatios: [Double] = []
         if generatedTokens > 0 {
-            for width in Set([1, batch]).sorted() {
-                var r = Rate(name: width == 1 ? "tg\(generatedTokens)" : "tg\(generatedTokens) ×\(width) aggregate",
-                             samples: [])
-                let usage = CPUUsage()
-                for _ in 0..<repetitions {
+            // Single and batched decoding take turns (1, B, B, 1, …) so both see the same machine: on a shared host
+            // the memory-bound single sequence swings far more than the compute-bound batch, and a ratio of medians
+            // taken minutes apart measures the host as much as the engine.
+            let widths = Array(Set([1, batch])).sorted()
+            var byWidth = widths.map { width in
+                Rate(name: width == 1 ? "tg\(generatedTokens)" : "tg\(generatedTokens) ×\(width) aggregate", samples: [])
+            }
+            var cpu = [Double](repeating: 0, count: widths.count), wall = cpu
+            for rep in 0..<repetitions {
+                for i in rep % 2 == 0 ? Array(widths.indices) : widths.indices.reversed() {
+                    let width = widths[i]
                     var next = randomTokens(width)
+                    let cpu0 = CPUUsage.processSeconds()
                     let seconds = try time {
                         for position in 0..<generatedTokens {
                             let batch = (0..<width).map {
@@ -115,16 +129,23 @@ public struct EngineBenchmark: Sendable {
                             try engine.step(batch) { s, _, row in next[s] = Int32(argmax(row)) }
                         }
                     }
-                    r.samples.append(Double(generatedTokens * width) / seconds)
+                    cpu[i] += CPUUsage.processSeconds() - cpu0
+                    wall[i] += seconds
+                    byWidth[i].samples.append(Double(generatedTokens * width) / seconds)
                 }
-                r.cpuShare = usage.share()
-                progress(String(format: "%@: %.2f t/s", r.name, r.median))
-                rates.append(r)
+                if widths.count == 2 { batchRatios.append(byWidth[1].samples[rep] / byWidth[0].samples[rep]) }
             }
+            for i in widths.indices {
+                byWidth[i].cpuShare = wall[i] > 0 ? cpu[i] / wall[i] : 0
+                progress(String(format: "%@: %.2f t/s", byWidth[i].name, byWidth[i].median))
+            }
+            rates += byWidth
         }
         return Report(modelName: URL(fileURLWithPath: modelPath).deletingPathExtension().lastPathComponent,
                       modelBytes: file.fileSize, kvCacheBytes: engine.cache.blockCount * engine.cache.bytesPerBlock,
-                      threads: engine.model.pool.threadCount, rates: rates, peakRSSBytes: Self.peakRSS())
+                      threads: engine.model.pool.threadCount, rates: rates,
+                      batchRatio: batchRatios.isEmpty ? nil : Rate(name: "×\(batch) ÷ ×1", samples: batchRatios),
+                      peakRSSBytes: Self.peakRSS())
     }
 
     private func time(_ body: () throws -> Void) rethrows -> Double {

@@ -44,7 +44,7 @@ public enum MatMul {
         switch m.path {
         case .quantized:
             _ = valet_matmul_q16(type, m.base, m.rowBytes, Int32(m.columns / 32), Int32(rows.lowerBound),
-                                Int32(rows.upperBound), input.blocks, Int32(input.blocksPerRow), Int32(columns),
+                                Int32(rows.upperBound), input.quantized, input.quantizedRowBytes, Int32(columns),
                                 out, Int32(stride))
         case .float:
             _ = valet_matmul_float(type, m.base, m.rowBytes, Int32(m.columns), Int32(rows.lowerBound),
