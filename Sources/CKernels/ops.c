@@ -14,6 +14,55 @@ AVX2 static float hsum8(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
+// e^x for 8 lanes: x = n*ln2 + r with |r| <= ln2/2, e^r by the Cephes expf polynomial, 2^n through the exponent
+// bits. Within 2 ulp of expf over the float range; inputs beyond ±88.37 are clamped (0 and 2.4e38 ends).
+AVX2 static __m256 exp8(__m256 x) {
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-88.3762626647949f)), _mm256_set1_ps(88.3762626647949f));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    // ln2 split in two so n*C1 is exact.
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    // n = -127 (only at the clamp) gives a zero scale: e^-88.4 is below the smallest normal anyway.
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+AVX2 static void swiglu_avx2(float *gate, const float *up, int n) {
+    int i = 0;
+    const __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
+    for (; i + 8 <= n; i += 8) {
+        __m256 g = _mm256_loadu_ps(gate + i);
+        __m256 silu = _mm256_div_ps(g, _mm256_add_ps(one, exp8(_mm256_xor_ps(g, sign))));
+        _mm256_storeu_ps(gate + i, _mm256_mul_ps(silu, _mm256_loadu_ps(up + i)));
+    }
+    for (; i < n; i++) gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+}
+
+/// Replaces scores[0..<n] by e^(score - mx) and returns their sum.
+AVX2 static float softmax_numerators_avx2(float *scores, int n, float mx) {
+    __m256 m = _mm256_set1_ps(mx), acc = _mm256_setzero_ps();
+    int p = 0;
+    for (; p + 8 <= n; p += 8) {
+        __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(scores + p), m));
+        _mm256_storeu_ps(scores + p, e);
+        acc = _mm256_add_ps(acc, e);
+    }
+    float sum = hsum8(acc);
+    for (; p < n; p++) {
+        scores[p] = expf(scores[p] - mx);
+        sum += scores[p];
+    }
+    return sum;
+}
+
 AVX2 static float dot_f32_avx2(const float *a, const float *b, int n) {
     __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
     int i = 0;
@@ -104,6 +153,9 @@ void valet_rmsnorm(const float *x, const float *weight, float *out, int n, float
 }
 
 void valet_swiglu(float *gate, const float *up, int n) {
+#if defined(__x86_64__)
+    if (valet_use_avx2()) { swiglu_avx2(gate, up, n); return; }
+#endif
     for (int i = 0; i < n; i++) {
         float g = gate[i];
         gate[i] = g / (1.0f + expf(-g)) * up[i];
@@ -185,13 +237,7 @@ AVX2 static void attention_head64_avx2(const float *q, const uint16_t *kbase, co
             if (s > mx) mx = s;
         }
     }
-    float sum = 0;
-    for (int p = 0; p < npos; p++) {
-        float e = expf(scores[p] - mx);
-        scores[p] = e;
-        sum += e;
-    }
-    const float inv = 1.0f / sum;
+    const float inv = 1.0f / softmax_numerators_avx2(scores, npos, mx);
     __m256 o[8];
     for (int i = 0; i < 8; i++) o[i] = _mm256_setzero_ps();
     for (int p0 = 0; p0 < npos; p0 += blockSize) {

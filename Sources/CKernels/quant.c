@@ -269,6 +269,10 @@ AVX2 static INLINE void matmul_typed(const int type, const void *w, size_t rowBy
             float *oc = out + (size_t)c0 * ldo;
             for (int r = rc; r < re; r++) {
                 const uint8_t *row = (const uint8_t *)w + (size_t)r * rowBytes;
+                // The hardware prefetcher alone leaves the first blocks of each row waiting on memory (measured: a
+                // tenth to a fifth of a step); two rows ahead covers the latency at any column count.
+                if (r + 2 < r1)
+                    for (size_t o = 0; o < rowBytes; o += 64) _mm_prefetch((const char *)row + 2 * rowBytes + o, _MM_HINT_T0);
 #define ROW(n) row_kernel(type, n, row, nb, xc, xRowBytes, dxT, sT, sc, oc + r, ldo)
                 switch (nc) {
                 case 8: ROW(8); break;

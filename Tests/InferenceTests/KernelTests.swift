@@ -170,6 +170,22 @@ struct KernelTests {
         }
     }
 
+    /// SwiGLU's vectorized exponential against Foundation's, over the range activations take and the clamped ends.
+    @Test func swigluMatchesReference() {
+        var rng = Rng(state: 12)
+        // The extremes first, so the vector path sees them (the last n % 8 take the scalar one).
+        var gate: [Float] = [0, -0, 1e-30, -1e-30, 88, -88, 89, -89, 100, -100, 1e4, -1e4, 87.5, -87.5, 30, -30]
+        gate += (0..<1001).map { _ in rng.float(-20...20) }
+        let up = gate.map { _ in rng.float(-3...3) }
+        var out = gate
+        valet_swiglu(&out, up, Int32(out.count))
+        for i in gate.indices {
+            let g = Double(gate[i]), exact = g / (1 + Foundation.exp(-g)) * Double(up[i])
+            // Relative, with an absolute floor for the far negative end, where silu is ~1e-35 against an exact 0.
+            #expect(abs(Double(out[i]) - exact) <= 4e-7 * abs(exact) + 1e-30, "gate \(gate[i])")
+        }
+    }
+
     @Test func halfConversionRoundsToNearestEven() {
         var rng = Rng(state: 3)
         var values: [Float] = [0, -0, 1, -1, 65504, 65519, 65520, 1e-8, 6.1e-5, 5.96e-8, 2.98e-8, .infinity, -.infinity, 0.1, 1 / 3]
