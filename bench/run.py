@@ -64,7 +64,7 @@ MODES = {
         engine_rounds=3, engine_reps=2, pp=512, tg=128, batches=(1, 4, 8, 16), batch_rounds=2, batch_reps=3,
         levels=(1, 4, 16, 32), load_rounds=2, load_duration=12.0, load_warmup=1.0, max_tokens=64, drain=4.0,
         trivial_duration=6.0, warm_cap=None, warm_max=30.0, prompt_mix=loadgen.PROMPT_MIX,
-        sched_rounds=2, sched_duration=20.0, sched_warmup=1.0, sched_warm_cap=None,
+        sched_rounds=3, sched_duration=20.0, sched_warmup=1.0, sched_warm_cap=None,
         rec_rounds=4, rec_duration=10.0, rec_warmup=1.0, rec_clients=8,
         recorder_rows=100_000, recorder_rounds=3, jobs_rows=1_000_000, scrapes=500, scrape_rounds=3,
         lock_rounds=3, lock_ms=150, lock_threads="2,8,16,32", lock_iterations=5_000_000,

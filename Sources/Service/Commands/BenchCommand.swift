@@ -20,7 +20,10 @@ struct BenchCommand: ParsableCommand {
     @Option(name: [.customShort("n"), .customLong("n-gen")], help: "Tokens generated one step at a time (0 skips).")
     var generate: Int = 128
 
-    @Option(name: .long, help: "Also decode this many sequences together and report their aggregate rate.")
+    @Option(name: .long, help: """
+        Also decode this many sequences together and report their aggregate rate, and its ratio to one sequence \
+        (the two take turns, so each repetition gives a paired ratio).
+        """)
     var batch: Int = 1
 
     @Option(name: [.customShort("r"), .long], help: "Repetitions of each test.")
