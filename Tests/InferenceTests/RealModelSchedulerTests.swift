@@ -83,17 +83,7 @@ import Testing
         let clock = ManualClock()
         let config = SchedulerConfig(totalBlocks: lowCost + highCost - 1, preemptAfter: 2)
         let rec = await run(m, [low, high], clock: clock, config: config) { s, rec in
-            // Submit the high job from the low one's 4th token event, on the engine thread, so a loaded machine
-            // cannot let the low job finish before the high one arrives.
-            let lowSink = rec.sink("low"), highSink = rec.sink("high")
-            let seen = TokenCounter()
-            s.submit(low) { event in
-                lowSink(event)
-                if case .token = event, seen.count.add(1, ordering: .relaxed).newValue == 4 {
-                    s.submit(high, onEvent: highSink)
-                    clock.advance(3)
-                }
-            }
+            submitHighAtFourthToken(s, rec, low: low, high: high) { clock.advance(3) }
         }
         #expect(rec.preempted == ["low"])
         #expect(rec.terminalOrder == ["high", "low"])
@@ -104,20 +94,28 @@ import Testing
         // Suspension: blocks are plentiful but the one decode row is taken; the high job takes it at once, the low
         // one keeps its KV blocks untouched while it waits and continues from them (no recompute).
         let rowRec = await run(m, [low, high], config: SchedulerConfig(maxBatch: 1)) { s, rec in
-            let lowSink = rec.sink("low"), highSink = rec.sink("high")
-            let seen = TokenCounter()
-            s.submit(low) { event in
-                lowSink(event)
-                if case .token = event, seen.count.add(1, ordering: .relaxed).newValue == 4 {
-                    s.submit(high, onEvent: highSink)
-                }
-            }
+            submitHighAtFourthToken(s, rec, low: low, high: high)
         }
         #expect(rowRec.suspended == ["low"])
         #expect(rowRec.preempted.isEmpty)
         #expect(rowRec.terminalOrder == ["high", "low"])
         #expect(rowRec.text("low") == lowAlone)
         #expect(rowRec.text("high") == alone["q1"])
+    }
+}
+
+/// Submits `low`, then `high` from the low job's 4th token event, on the engine thread, so a loaded machine cannot
+/// let the low job finish before the high one arrives; `then` runs right after that submission.
+private func submitHighAtFourthToken(_ s: Scheduler, _ rec: Recorder, low: GenerationRequest, high: GenerationRequest,
+                                     then: @escaping @Sendable () -> Void = {}) {
+    let lowSink = rec.sink(low.id), highSink = rec.sink(high.id)
+    let seen = TokenCounter()
+    s.submit(low) { event in
+        lowSink(event)
+        if case .token = event, seen.count.add(1, ordering: .relaxed).newValue == 4 {
+            s.submit(high, onEvent: highSink)
+            then()
+        }
     }
 }
 
