@@ -174,6 +174,12 @@ AVX2 static INLINE float block_scale(const int type, const uint8_t *row, int j, 
     return dw;
 }
 
+// One weight block's codes against one activation block: 8 lanes of int32 partial sums.
+AVX2 static INLINE __m256i block_dot(__m256i lo, __m256i hi, const int16_t *q) {
+    return _mm256_add_epi32(_mm256_madd_epi16(lo, _mm256_load_si256((const __m256i *)q)),
+                            _mm256_madd_epi16(hi, _mm256_load_si256((const __m256i *)(q + 16))));
+}
+
 // The lane sums of up to eight accumulators as one vector (lane c = column c), by a tree of horizontal adds. Each
 // column's lanes are added in the same pairs whatever the others hold; reduce1 repeats that order for one column.
 AVX2 static INLINE __m256 reduce8(const __m256 *a, const int NC) {
@@ -214,9 +220,7 @@ AVX2 static INLINE void row_kernel(const int type, const int NC, const uint8_t *
             if (type != VALET_TYPE_Q8_0) off = fmaf(m, sx[j], off);
             unpack_block(type, row, j, &lo, &hi);
             const int16_t *q = xq[0] + j * VALET_QK;
-            __m256i p = _mm256_add_epi32(_mm256_madd_epi16(lo, _mm256_load_si256((const __m256i *)q)),
-                                         _mm256_madd_epi16(hi, _mm256_load_si256((const __m256i *)(q + 16))));
-            acc[0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw * dx[j]), acc[0]);
+            acc[0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(block_dot(lo, hi, q)), _mm256_set1_ps(dw * dx[j]), acc[0]);
         }
         out[0] = reduce1(acc[0]) + off;
         return;
@@ -233,8 +237,7 @@ AVX2 static INLINE void row_kernel(const int type, const int NC, const uint8_t *
         unpack_block(type, row, j, &lo, &hi);
         for (int c = 0; c < NC; c++) {
             const int16_t *q = xq[c] + j * VALET_QK;
-            __m256i p = _mm256_add_epi32(_mm256_madd_epi16(lo, _mm256_load_si256((const __m256i *)q)),
-                                         _mm256_madd_epi16(hi, _mm256_load_si256((const __m256i *)(q + 16))));
+            __m256i p = block_dot(lo, hi, q);
             __m256 s;
             // A load, kept as one: the compiler would otherwise rebuild it from the registers with shuffles.
             __asm__("vbroadcastss %1, %0" : "=x"(s) : "m"(sc[8 * j + c]));
