@@ -1,15 +1,20 @@
 // swift-tools-version: 6.2
-// Valet: a Swift-native LLM inference microservice (engine, parking-lot scheduler, metrics, OpenAI HTTP API).
+// Valet: a Swift-native LLM inference microservice. Libraries at the seams (HTTP, the OpenAI wire format, scheduling,
+// the model, locks, metrics) and a thin `valet` executable that wires them together.
 import PackageDescription
 
 let package = Package(
     name: "Valet",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "valet", targets: ["Service"]),
-        // Libraries so the separate Benchmarks/ package can link the real engine, kernels and metrics.
+        .executable(name: "valet", targets: ["valet"]),
+        // Libraries, so the separate Benchmarks/ package links the very code `valet` runs.
+        .library(name: "HTTPServer", targets: ["HTTPServer"]),
+        .library(name: "OpenAIAPI", targets: ["OpenAIAPI"]),
+        .library(name: "Scheduling", targets: ["Scheduling"]),
         .library(name: "Inference", targets: ["Inference"]),
         .library(name: "CKernels", targets: ["CKernels"]),
+        .library(name: "Locks", targets: ["Locks"]),
         .library(name: "ValetMetrics", targets: ["ValetMetrics"]),
     ],
     dependencies: [
@@ -27,29 +32,36 @@ let package = Package(
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]
         ),
-        // Quantized SIMD kernels; kept tiny, wrapped by Inference/Kernels.
+        // Requests in, responses and streams out, middleware, routing; knows nothing of OpenAI or models.
+        .target(name: "HTTPServer", dependencies: ["CHttpd"]),
+        // The OpenAI wire format: decoding, validation, encoding, SSE, the n-choices run; talks to a backend protocol.
+        .target(name: "OpenAIAPI", dependencies: ["HTTPServer", "Scheduling", "Inference"]),
+        // The job's life: admission policy, the lot, KV block accounting, the engine loop (plan, execute, apply).
+        .target(name: "Scheduling", dependencies: ["Inference", "Locks"]),
+        // The model and nothing else: GGUF, tokenizer, templates, forward pass, sampler, KV storage.
+        .target(name: "Inference", dependencies: ["CKernels"]),
+        // Quantized SIMD kernels; kept small, wrapped by Inference/Kernels.
         .target(
             name: "CKernels",
             cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]
         ),
-        .target(
-            name: "Inference",
-            // ValetMetrics only for InstrumentedLock: the engine never touches SQLite or Prometheus.
-            dependencies: ["CKernels", "ValetMetrics"]
-        ),
+        // The instrumented lock and its wait statistics, shared by Scheduling and ValetMetrics.
+        .target(name: "Locks"),
         // Named ValetMetrics because swift-metrics already owns a target called Metrics.
         .target(
             name: "ValetMetrics",
             dependencies: [
                 "CSQLite",
+                "Locks",
                 .product(name: "Prometheus", package: "swift-prometheus"),
-            ],
-            path: "Sources/Metrics"
+            ]
         ),
         .executableTarget(
-            name: "Service",
+            name: "valet",
             dependencies: [
-                "CHttpd",
+                "HTTPServer",
+                "OpenAIAPI",
+                "Scheduling",
                 "Inference",
                 "ValetMetrics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -57,9 +69,16 @@ let package = Package(
             plugins: ["BuildRevision"]
         ),
         .plugin(name: "BuildRevision", capability: .buildTool()),
-        .testTarget(name: "InferenceTests", dependencies: ["Inference"]),
-        .testTarget(name: "MetricsTests", dependencies: ["ValetMetrics"]),
-        .testTarget(name: "ServiceTests", dependencies: ["Service", "Inference", "ValetMetrics"]),
+        // Shared by the test targets: where the default model is, and a blocking loopback HTTP client for the tests
+        // that check what goes on the wire.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "TestSupport"]),
+        .testTarget(name: "OpenAIAPITests", dependencies: ["OpenAIAPI", "HTTPServer", "Scheduling", "Inference"]),
+        .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "Inference", "TestSupport"]),
+        .testTarget(name: "InferenceTests", dependencies: ["Inference", "CKernels", "TestSupport"]),
+        .testTarget(name: "LocksTests", dependencies: ["Locks", "TestSupport"]),
+        .testTarget(name: "ValetMetricsTests", dependencies: ["ValetMetrics", "Locks", "CSQLite", "TestSupport"]),
+        .testTarget(name: "ValetTests", dependencies: ["valet", "OpenAIAPI", "HTTPServer", "TestSupport", "ValetMetrics"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -21,7 +21,7 @@ let package = Package(
         // Lock suite: custom timing (T threads on one lock for a fixed time), JSON out for bench/run.py.
         .executableTarget(
             name: "LockBench",
-            dependencies: [.product(name: "ValetMetrics", package: "Valet")],
+            dependencies: [.product(name: "Locks", package: "Valet")],
             path: "Sources/LockBench"
         ),
         // Recorder throughput: job rows/s through the real Recorder into a real SQLite file.
@@ -52,16 +52,9 @@ let package = Package(
             path: "Benchmarks/ExpositionBenchmarks",
             plugins: [benchmarkPlugin]
         ),
-        // The service's request decoder, compiled from the very files `valet` uses (symlinks into
-        // Sources/Service/API) because an executable target can't be a dependency of another package.
-        .target(
-            name: "ServiceAPI",
-            dependencies: [.product(name: "Inference", package: "Valet")],
-            path: "Sources/ServiceAPI"
-        ),
         .executableTarget(
             name: "APIBenchmarks",
-            dependencies: [benchmark, "ServiceAPI"],
+            dependencies: [benchmark, .product(name: "OpenAIAPI", package: "Valet")],
             path: "Benchmarks/APIBenchmarks",
             plugins: [benchmarkPlugin]
         ),

@@ -1,5 +1,6 @@
 // Checks chat rendering against jinja2 running the model's own template and the public family templates.
 import Foundation
+import TestSupport
 import Testing
 @testable import Inference
 

@@ -1,6 +1,7 @@
 // Checks Dequantize against values the `gguf` PyPI package computes (Tests/python/make_quant_fixture.py),
 // for every supported tensor type and for real rows of the default model.
 import Foundation
+import TestSupport
 import Testing
 @testable import Inference
 

@@ -1,17 +1,8 @@
 // Reads the default model's GGUF header and checks what the spec and the model card say it holds.
 import Foundation
+import TestSupport
 import Testing
 @testable import Inference
-
-enum TestModel {
-    /// The default model, from VALET_TEST_MODEL or the package's models/ folder.
-    static var path: String? {
-        if let p = ProcessInfo.processInfo.environment["VALET_TEST_MODEL"], FileManager.default.fileExists(atPath: p) { return p }
-        let local = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("models/SmolLM2-135M-Instruct.Q4_1.gguf").path
-        return FileManager.default.fileExists(atPath: local) ? local : nil
-    }
-}
 
 @Test func readsDefaultModelHeader() throws {
     guard let path = TestModel.path else { Issue.record("default model missing: run `make model`"); return }

@@ -2,6 +2,7 @@
 // real weight rows), half conversion, paged attention, and the thread pool's work split.
 import CKernels
 import Foundation
+import TestSupport
 import Testing
 @testable import Inference
 

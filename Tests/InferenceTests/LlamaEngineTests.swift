@@ -1,6 +1,7 @@
 // The batched, paged forward pass on the real default model: batching, chunking and block placement must not
 // change any logits, bad batches are refused, and the logits agree with the independent numpy oracle.
 import Foundation
+import TestSupport
 import Testing
 @testable import Inference
 

@@ -1,6 +1,7 @@
 // Fidelity against the independent numpy oracle (Tests/python/oracle.py): same argmax everywhere, close logits,
 // and the same 32 greedy tokens.
 import Foundation
+import TestSupport
 import Testing
 @testable import Inference
 

@@ -1,5 +1,6 @@
 // Tokenizer throughput (encode/decode MB/s, split scanner vs Swift Regex); runs only with VALET_BENCH=1, prints, asserts nothing on time.
 import Foundation
+import TestSupport
 import Testing
 @testable import Inference
 

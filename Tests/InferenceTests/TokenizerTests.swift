@@ -1,6 +1,7 @@
 // Checks the tokenizer against independent references: Hugging Face `tokenizers` built from the same GGUF
 // vocabulary, llama.cpp's split expressions run by Python's `regex`, and hand-built SentencePiece vocabularies.
 import Foundation
+import TestSupport
 import Testing
 @testable import Inference
 

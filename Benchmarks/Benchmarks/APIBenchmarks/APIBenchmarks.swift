@@ -2,7 +2,7 @@
 // (RequestDecoder) on a typical chat request, a long multi-turn one and a completions request.
 import Benchmark
 import Foundation
-import ServiceAPI
+import OpenAIAPI
 
 func configureDefaults() {
     let seconds = Double(ProcessInfo.processInfo.environment["VALET_BENCH_MAX_SECONDS"] ?? "") ?? 2

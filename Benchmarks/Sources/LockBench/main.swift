@@ -2,7 +2,7 @@
 // pthread rwlock, at several thread counts and workloads, in ns per operation; JSON for bench/run.py.
 import Foundation
 import Synchronization
-import ValetMetrics
+import Locks
 
 #if canImport(Glibc)
 import Glibc

@@ -1,25 +1,25 @@
 // A job's generated text as it streams: token bytes → whole UTF-8 characters (the tokenizer's
 // StreamingDetokenizer) → stop-string matching → the text that is final.
 
-struct TextStream: Sendable {
+public struct TextStream: Sendable {
     private var utf8 = StreamingDetokenizer()
     private var stopper: StopMatcher
 
-    init(stops: [String]) {
+    public init(stops: [String]) {
         stopper = StopMatcher(stops: stops)
     }
 
-    var matchedStop: String? { stopper.matched }
+    public var matchedStop: String? { stopper.matched }
 
     /// Text that became final with this token, and whether a stop string ended the generation.
-    mutating func push(_ tokenBytes: [UInt8]) -> (text: String, stopped: Bool) {
+    public mutating func push(_ tokenBytes: [UInt8]) -> (text: String, stopped: Bool) {
         let complete = utf8.append(tokenBytes)
         let out = stopper.push(Array(complete.utf8))
         return (String(decoding: out, as: UTF8.self), stopper.matched != nil)
     }
 
     /// Generation ended (EOG or length): the held-back remainder, unless a stop already cut the text.
-    mutating func finish() -> String {
+    public mutating func finish() -> String {
         guard stopper.matched == nil else { return "" }
         let rest = stopper.push(Array(utf8.flush().utf8))
         if stopper.matched != nil { return String(decoding: rest, as: UTF8.self) }

@@ -1,1 +1,0 @@
-../../../Sources/Service/API/CompletionRequests.swift

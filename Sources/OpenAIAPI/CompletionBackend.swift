@@ -1,0 +1,19 @@
+// The seam between the API and the model side: tokenizing, the chat template, and submitting jobs.
+import Scheduling
+import Inference
+
+/// What the OpenAI handlers need from a loaded model and its scheduler. `EngineBackend` is the real one.
+public protocol CompletionBackend: Sendable {
+    /// The longest sequence (prompt + completion) one request may use.
+    var contextLength: Int { get }
+    var vocabularySize: Int { get }
+    /// A completions prompt as tokens (BOS added if the model wants it).
+    func tokenize(prompt: String) throws -> [Int32]
+    /// The chat template applied to the messages, ending with the assistant's generation prompt, as tokens.
+    func tokenize(chat messages: [ChatMessageInput]) throws -> [Int32]
+    /// The raw bytes of one token, for prompt logprobs.
+    func tokenBytes(_ token: Int32) -> [UInt8]
+    /// Events arrive on the engine thread (or synchronously for an immediate rejection); never block in them.
+    func submit(_ request: GenerationRequest, onEvent: @escaping @Sendable (JobEvent) -> Void)
+    func cancel(id: String)
+}

@@ -1,0 +1,334 @@
+// Validated requests for /v1/chat/completions and /v1/completions, decoded from JSON with OpenAI's rules.
+import Scheduling
+import Foundation
+import Inference
+
+public struct ChatMessageInput: Sendable, Equatable {
+    /// system, user or assistant (`developer` arrives as system).
+    public var role: String
+    public var content: String
+    public init(role: String, content: String) {
+        self.role = role
+        self.content = content
+    }
+}
+
+/// Fields both endpoints share.
+public struct CommonParameters: Sendable {
+    public var model: String = ""
+    /// nil: the endpoint's default, capped by the context left after the prompt.
+    public var maxTokens: Int?
+    public var sampling = SamplingParameters()
+    public var stop: [String] = []
+    public var n = 1
+    public var stream = false
+    public var includeUsage = false
+    /// nil: the X-Valet-Priority header, then normal.
+    public var priority: Priority?
+    public var queueTimeout: Double?
+}
+
+public struct ChatCompletionRequest: Sendable {
+    public var common = CommonParameters()
+    public var messages: [ChatMessageInput] = []
+    public var logprobs = false
+    public var topLogprobs: Int?
+}
+
+public struct CompletionRequest: Sendable {
+    public var common = CommonParameters()
+    public var prompts: [String] = []
+    /// Top-N alternatives per token (0...5); nil means no logprobs.
+    public var logprobs: Int?
+    public var echo = false
+}
+
+/// Reads one field at a time so every error names the field and what was wrong with it.
+struct FieldReader {
+    let object: [String: JSONValue]
+
+    /// JSON null counts as absent, as OpenAI's API treats it.
+    func value(_ key: String) -> JSONValue? {
+        guard let value = object[key] else { return nil }
+        if case .null = value { return nil }
+        return value
+    }
+
+    func string(_ key: String) throws -> String? {
+        guard let value = value(key) else { return nil }
+        guard case .string(let s) = value else { throw APIError.invalid("'\(key)' must be a string, got \(value.typeName).", param: key) }
+        return s
+    }
+
+    func bool(_ key: String) throws -> Bool? {
+        guard let value = value(key) else { return nil }
+        guard case .bool(let b) = value else { throw APIError.invalid("'\(key)' must be a boolean, got \(value.typeName).", param: key) }
+        return b
+    }
+
+    func number(_ key: String, _ range: ClosedRange<Double>) throws -> Double? {
+        guard let value = value(key) else { return nil }
+        guard case .number(let x) = value else { throw APIError.invalid("'\(key)' must be a number, got \(value.typeName).", param: key) }
+        guard range.contains(x) else {
+            throw APIError.invalid("'\(key)' must be between \(FieldReader.format(range.lowerBound)) and \(FieldReader.format(range.upperBound)), got \(FieldReader.format(x)).", param: key)
+        }
+        return x
+    }
+
+    func integer(_ key: String, _ range: ClosedRange<Int>) throws -> Int? {
+        guard let value = value(key) else { return nil }
+        guard case .number(let x) = value, x.rounded() == x, abs(x) < 9.0e18 else {
+            throw APIError.invalid("'\(key)' must be an integer, got \(value.typeName == "a number" ? "a fraction" : value.typeName).", param: key)
+        }
+        let i = Int(x)
+        guard range.contains(i) else {
+            throw APIError.invalid("'\(key)' must be between \(range.lowerBound) and \(range.upperBound), got \(i).", param: key)
+        }
+        return i
+    }
+
+    static func format(_ x: Double) -> String {
+        x.rounded() == x && abs(x) < 1e15 ? String(Int(x)) : String(x)
+    }
+}
+
+/// Decoding and validation shared by both endpoints.
+public enum RequestDecoder {
+    /// What validation needs to know about the served model.
+    public struct Limits: Sendable {
+        public var vocabularySize: Int
+        public init(vocabularySize: Int) { self.vocabularySize = vocabularySize }
+    }
+
+    static func object(_ body: [UInt8]) throws -> [String: JSONValue] {
+        guard !body.isEmpty else { throw APIError.invalid("The request body is empty; send a JSON object.") }
+        guard let value = JSONValue.parse(body) else {
+            throw APIError.invalid("The request body is not valid JSON.")
+        }
+        guard case .object(let object) = value else {
+            throw APIError.invalid("The request body must be a JSON object, got \(value.typeName).")
+        }
+        return object
+    }
+
+    public static func decodeChat(_ body: [UInt8], limits: Limits) throws -> ChatCompletionRequest {
+        let fields = FieldReader(object: try object(body))
+        var request = ChatCompletionRequest()
+        request.common = try common(fields, limits: limits, maxTokensFloor: 1)
+        try rejectUnsupported(fields)
+
+        guard let messagesValue = fields.value("messages") else {
+            throw APIError.invalid("'messages' is required.", param: "messages")
+        }
+        guard case .array(let items) = messagesValue else {
+            throw APIError.invalid("'messages' must be an array, got \(messagesValue.typeName).", param: "messages")
+        }
+        guard !items.isEmpty else { throw APIError.invalid("'messages' must contain at least one message.", param: "messages") }
+        request.messages = try items.enumerated().map { try message($0.element, index: $0.offset) }
+
+        if let logprobs = try fields.bool("logprobs") { request.logprobs = logprobs }
+        request.topLogprobs = try fields.integer("top_logprobs", 0...20)
+        if request.topLogprobs != nil && !request.logprobs {
+            throw APIError.invalid("'top_logprobs' requires 'logprobs' to be true.", param: "top_logprobs")
+        }
+        return request
+    }
+
+    public static func decodeCompletion(_ body: [UInt8], limits: Limits) throws -> CompletionRequest {
+        let fields = FieldReader(object: try object(body))
+        var request = CompletionRequest()
+        request.common = try common(fields, limits: limits, maxTokensFloor: 0)
+        try rejectUnsupported(fields)
+
+        guard let promptValue = fields.value("prompt") else {
+            throw APIError.invalid("'prompt' is required.", param: "prompt")
+        }
+        switch promptValue {
+        case .string(let s):
+            request.prompts = [s]
+        case .array(let items) where !items.isEmpty:
+            request.prompts = try items.map { item in
+                guard case .string(let s) = item else {
+                    throw APIError.invalid("'prompt' must be a string or an array of strings; an element is \(item.typeName).", param: "prompt")
+                }
+                return s
+            }
+        case .array:
+            throw APIError.invalid("'prompt' must not be an empty array.", param: "prompt")
+        default:
+            throw APIError.invalid("'prompt' must be a string or an array of strings, got \(promptValue.typeName).", param: "prompt")
+        }
+        if request.prompts.count * request.common.n > 64 {
+            throw APIError.invalid("At most 64 completions per request (prompts × n).", param: "n")
+        }
+        request.logprobs = try fields.integer("logprobs", 0...5)
+        request.echo = try fields.bool("echo") ?? false
+        return request
+    }
+
+    private static func message(_ value: JSONValue, index: Int) throws -> ChatMessageInput {
+        let param = "messages[\(index)]"
+        guard case .object(let object) = value else {
+            throw APIError.invalid("'\(param)' must be an object, got \(value.typeName).", param: param)
+        }
+        let fields = FieldReader(object: object)
+        guard let role = try fields.string("role").map({ $0 }) else {
+            throw APIError.invalid("'\(param).role' is required.", param: "\(param).role")
+        }
+        let mapped: String
+        switch role {
+        case "system", "developer": mapped = "system"
+        case "user", "assistant": mapped = role
+        case "tool", "function":
+            throw APIError.unsupported("'\(param).role' is '\(role)': tool and function calling are not supported by this server.", param: "\(param).role")
+        default:
+            throw APIError.invalid("'\(param).role' must be one of system, user, assistant; got '\(role)'.", param: "\(param).role")
+        }
+        if fields.value("tool_calls") != nil || fields.value("function_call") != nil {
+            throw APIError.unsupported("'\(param)' carries tool calls: tool and function calling are not supported by this server.", param: "\(param).tool_calls")
+        }
+        let content: String
+        switch fields.value("content") {
+        case nil where mapped == "assistant":
+            content = ""
+        case nil:
+            throw APIError.invalid("'\(param).content' is required.", param: "\(param).content")
+        case .string(let s)?:
+            content = s
+        case .array(let parts)?:
+            content = try parts.enumerated().map { partIndex, part -> String in
+                let partParam = "\(param).content[\(partIndex)]"
+                guard case .object(let partObject) = part else {
+                    throw APIError.invalid("'\(partParam)' must be an object, got \(part.typeName).", param: partParam)
+                }
+                let partFields = FieldReader(object: partObject)
+                let type = try partFields.string("type")
+                guard type == "text" else {
+                    throw APIError.unsupported("'\(partParam).type' is '\(type ?? "missing")': only text content parts are supported.", param: "\(partParam).type")
+                }
+                guard let text = try partFields.string("text") else {
+                    throw APIError.invalid("'\(partParam).text' is required.", param: "\(partParam).text")
+                }
+                return text
+            }.joined(separator: "\n")
+        case let other?:
+            throw APIError.invalid("'\(param).content' must be a string or an array of text parts, got \(other.typeName).", param: "\(param).content")
+        }
+        return ChatMessageInput(role: mapped, content: content)
+    }
+
+    /// Features Valet lacks fail loudly rather than being silently ignored.
+    private static func rejectUnsupported(_ fields: FieldReader) throws {
+        for key in ["tools", "functions"] {
+            if let value = fields.value(key) {
+                if case .array(let items) = value, items.isEmpty { continue }
+                throw APIError.unsupported("'\(key)' is not supported: this server does not do tool or function calling.", param: key)
+            }
+        }
+        for key in ["tool_choice", "function_call"] {
+            if let value = fields.value(key), value != .string("none") {
+                throw APIError.unsupported("'\(key)' is not supported: this server does not do tool or function calling.", param: key)
+            }
+        }
+        if let value = fields.value("response_format") {
+            guard case .object(let object) = value else {
+                throw APIError.invalid("'response_format' must be an object, got \(value.typeName).", param: "response_format")
+            }
+            let type = try FieldReader(object: object).string("type")
+            if type != "text" {
+                throw APIError.unsupported("'response_format' of type '\(type ?? "missing")' is not supported; only 'text' is.", param: "response_format")
+            }
+        }
+        if let n = fields.value("best_of"), n != .number(1) {
+            throw APIError.unsupported("'best_of' is not supported.", param: "best_of")
+        }
+        if let suffix = fields.value("suffix"), suffix != .string("") {
+            throw APIError.unsupported("'suffix' is not supported.", param: "suffix")
+        }
+    }
+
+    private static func common(_ fields: FieldReader, limits: Limits, maxTokensFloor: Int) throws -> CommonParameters {
+        var p = CommonParameters()
+        guard let model = try fields.string("model") else {
+            throw APIError.invalid("'model' is required.", param: "model")
+        }
+        p.model = model
+        let maxTokens = try fields.integer("max_tokens", maxTokensFloor...Int(Int32.max))
+        let maxCompletion = try fields.integer("max_completion_tokens", maxTokensFloor...Int(Int32.max))
+        p.maxTokens = maxCompletion ?? maxTokens
+
+        if let t = try fields.number("temperature", 0...2) { p.sampling.temperature = Float(t) }
+        if let v = try fields.number("top_p", 0...1) {
+            guard v > 0 else { throw APIError.invalid("'top_p' must be greater than 0.", param: "top_p") }
+            p.sampling.topP = Float(v)
+        }
+        if let k = try fields.integer("top_k", -1...Int(Int32.max)) { p.sampling.topK = max(0, k) }
+        if let v = try fields.number("min_p", 0...1) { p.sampling.minP = Float(v) }
+        if let v = try fields.number("presence_penalty", -2...2) { p.sampling.presencePenalty = Float(v) }
+        if let v = try fields.number("frequency_penalty", -2...2) { p.sampling.frequencyPenalty = Float(v) }
+        if let v = try fields.number("repetition_penalty", 0...2) {
+            guard v > 0 else { throw APIError.invalid("'repetition_penalty' must be greater than 0.", param: "repetition_penalty") }
+            p.sampling.repetitionPenalty = Float(v)
+        }
+        if let seed = try fields.integer("seed", Int.min...Int.max) { p.sampling.seed = UInt64(bitPattern: Int64(seed)) }
+        if let value = fields.value("logit_bias") {
+            guard case .object(let biases) = value else {
+                throw APIError.invalid("'logit_bias' must be an object mapping token ids to numbers, got \(value.typeName).", param: "logit_bias")
+            }
+            for (key, bias) in biases {
+                guard let token = Int32(key), token >= 0, Int(token) < limits.vocabularySize else {
+                    throw APIError.invalid("'logit_bias' key '\(key)' is not a token id of this model (0..<\(limits.vocabularySize)).", param: "logit_bias")
+                }
+                guard case .number(let x) = bias, (-100...100).contains(x) else {
+                    throw APIError.invalid("'logit_bias' value for token \(key) must be a number between -100 and 100.", param: "logit_bias")
+                }
+                p.sampling.logitBias[token] = Float(x)
+            }
+        }
+        if let value = fields.value("stop") {
+            switch value {
+            case .string(let s): p.stop = [s]
+            case .array(let items):
+                p.stop = try items.map { item in
+                    guard case .string(let s) = item else {
+                        throw APIError.invalid("'stop' must be a string or an array of strings; an element is \(item.typeName).", param: "stop")
+                    }
+                    return s
+                }
+            default:
+                throw APIError.invalid("'stop' must be a string or an array of strings, got \(value.typeName).", param: "stop")
+            }
+            p.stop.removeAll { $0.isEmpty }
+            if p.stop.count > 16 { throw APIError.invalid("'stop' may hold at most 16 sequences.", param: "stop") }
+        }
+        p.n = try fields.integer("n", 1...16) ?? 1
+        p.stream = try fields.bool("stream") ?? false
+        if let value = fields.value("stream_options") {
+            guard case .object(let object) = value else {
+                throw APIError.invalid("'stream_options' must be an object, got \(value.typeName).", param: "stream_options")
+            }
+            guard p.stream else {
+                throw APIError.invalid("'stream_options' is only allowed when 'stream' is true.", param: "stream_options")
+            }
+            let options = FieldReader(object: object)
+            do {
+                p.includeUsage = try options.bool("include_usage") ?? false
+            } catch let error as APIError {
+                throw APIError.invalid(error.message.replacingOccurrences(of: "'include_usage'", with: "'stream_options.include_usage'"),
+                                       param: "stream_options.include_usage")
+            }
+        }
+        _ = try fields.string("user")
+        if let name = try fields.string("priority") {
+            guard let priority = Priority(name: name) else {
+                throw APIError.invalid("'priority' must be one of low, normal, high, critical; got '\(name)'.", param: "priority")
+            }
+            p.priority = priority
+        }
+        if let timeout = try fields.number("queue_timeout", 0...86_400) {
+            guard timeout > 0 else { throw APIError.invalid("'queue_timeout' must be greater than 0 seconds.", param: "queue_timeout") }
+            p.queueTimeout = timeout
+        }
+        return p
+    }
+}

@@ -1,0 +1,320 @@
+// OpenAI response bodies (whole and streamed chunks), with the explicit nulls clients expect.
+import HTTPServer
+import Scheduling
+import Foundation
+import Inference
+
+public struct UsageBody: Encodable, Sendable, Equatable {
+    public var promptTokens: Int
+    public var completionTokens: Int
+    public var totalTokens: Int { promptTokens + completionTokens }
+
+    enum CodingKeys: String, CodingKey {
+        case promptTokens = "prompt_tokens", completionTokens = "completion_tokens", totalTokens = "total_tokens"
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(promptTokens, forKey: .promptTokens)
+        try c.encode(completionTokens, forKey: .completionTokens)
+        try c.encode(totalTokens, forKey: .totalTokens)
+    }
+}
+
+/// Logprobs can be -inf (a banned token); JSON can't carry that, so use OpenAI's floor value.
+func finite(_ x: Float) -> Float { x.isFinite ? x : -9999 }
+
+func tokenText(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
+
+extension KeyedEncodingContainer {
+    /// OpenAI clients expect an absent value as an explicit `null`, where the synthesized encoder would drop the key.
+    mutating func encodeOrNull<T: Encodable>(_ value: T?, forKey key: Key) throws {
+        if let value { try encode(value, forKey: key) } else { try encodeNil(forKey: key) }
+    }
+}
+
+// MARK: chat
+
+public struct ChatTopLogprob: Encodable, Sendable, Equatable {
+    public var token: String
+    public var logprob: Float
+    public var bytes: [UInt8]
+
+    init(_ t: TokenLogprob) {
+        token = tokenText(t.bytes)
+        logprob = finite(t.logprob)
+        bytes = t.bytes
+    }
+
+    enum CodingKeys: String, CodingKey { case token, logprob, bytes }
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(token, forKey: .token)
+        try c.encode(logprob, forKey: .logprob)
+        try c.encode(bytes.map(Int.init), forKey: .bytes)
+    }
+}
+
+public struct ChatTokenLogprob: Encodable, Sendable, Equatable {
+    public var chosen: ChatTopLogprob
+    public var topLogprobs: [ChatTopLogprob]
+
+    init?(_ token: GeneratedToken) {
+        guard let logprob = token.logprob else { return nil }
+        chosen = ChatTopLogprob(logprob)
+        topLogprobs = token.topLogprobs.map(ChatTopLogprob.init)
+    }
+
+    enum CodingKeys: String, CodingKey { case token, logprob, bytes, topLogprobs = "top_logprobs" }
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(chosen.token, forKey: .token)
+        try c.encode(chosen.logprob, forKey: .logprob)
+        try c.encode(chosen.bytes.map(Int.init), forKey: .bytes)
+        try c.encode(topLogprobs, forKey: .topLogprobs)
+    }
+}
+
+public struct ChatLogprobs: Encodable, Sendable, Equatable {
+    public var content: [ChatTokenLogprob]
+    enum CodingKeys: String, CodingKey { case content, refusal }
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(content, forKey: .content)
+        try c.encodeNil(forKey: .refusal)
+    }
+}
+
+public struct ChatChoice: Encodable, Sendable {
+    public var index: Int
+    public var content: String
+    public var logprobs: ChatLogprobs?
+    public var finishReason: String
+
+    enum CodingKeys: String, CodingKey { case index, message, logprobs, finishReason = "finish_reason" }
+    enum MessageKeys: String, CodingKey { case role, content, refusal }
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(index, forKey: .index)
+        var message = c.nestedContainer(keyedBy: MessageKeys.self, forKey: .message)
+        try message.encode("assistant", forKey: .role)
+        try message.encode(content, forKey: .content)
+        try message.encodeNil(forKey: .refusal)
+        try c.encodeOrNull(logprobs, forKey: .logprobs)
+        try c.encode(finishReason, forKey: .finishReason)
+    }
+}
+
+/// Fields every completion object and chunk carries.
+public struct ResponseHeader: Sendable {
+    public var id: String
+    public var created: Int
+    public var model: String
+    public var systemFingerprint: String
+}
+
+enum EnvelopeKeys: String, CodingKey {
+    case id, object, created, model, systemFingerprint = "system_fingerprint", choices, usage
+}
+
+extension ResponseHeader {
+    /// The envelope shared by whole responses and stream chunks; the caller adds `usage` as its kind requires.
+    func encode<C: Encodable>(object: String, choices: C, to encoder: any Encoder) throws
+        -> KeyedEncodingContainer<EnvelopeKeys>
+    {
+        var c = encoder.container(keyedBy: EnvelopeKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(object, forKey: .object)
+        try c.encode(created, forKey: .created)
+        try c.encode(model, forKey: .model)
+        try c.encode(systemFingerprint, forKey: .systemFingerprint)
+        try c.encode(choices, forKey: .choices)
+        return c
+    }
+}
+
+public struct ChatCompletionResponse: Encodable, Sendable {
+    public var header: ResponseHeader
+    public var choices: [ChatChoice]
+    public var usage: UsageBody
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = try header.encode(object: "chat.completion", choices: choices, to: encoder)
+        try c.encode(usage, forKey: .usage)
+    }
+}
+
+public struct ChatChunkChoice: Encodable, Sendable {
+    public var index: Int
+    public var role: String?
+    public var content: String?
+    public var logprobs: ChatLogprobs?
+    public var finishReason: String?
+
+    enum CodingKeys: String, CodingKey { case index, delta, logprobs, finishReason = "finish_reason" }
+    enum DeltaKeys: String, CodingKey { case role, content }
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(index, forKey: .index)
+        var delta = c.nestedContainer(keyedBy: DeltaKeys.self, forKey: .delta)
+        try delta.encodeIfPresent(role, forKey: .role)
+        try delta.encodeIfPresent(content, forKey: .content)
+        try c.encodeOrNull(logprobs, forKey: .logprobs)
+        try c.encodeOrNull(finishReason, forKey: .finishReason)
+    }
+}
+
+public struct ChatCompletionChunk: Encodable, Sendable {
+    public var header: ResponseHeader
+    public var choices: [ChatChunkChoice]
+    /// With include_usage, OpenAI sends `"usage": null` on every chunk and the numbers on the last one.
+    public var includeUsage: Bool
+    public var usage: UsageBody?
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = try header.encode(object: "chat.completion.chunk", choices: choices, to: encoder)
+        if includeUsage {
+            try c.encodeOrNull(usage, forKey: .usage)
+        }
+    }
+}
+
+// MARK: completions
+
+public struct CompletionLogprobs: Encodable, Sendable, Equatable {
+    public var tokens: [String] = []
+    public var tokenLogprobs: [Float?] = []
+    public var topLogprobs: [[String: Float]?] = []
+    public var textOffset: [Int] = []
+
+    public init() {}
+
+    /// Appends one token; `offset` is where its text starts in the choice's text (in characters).
+    mutating func append(bytes: [UInt8], logprob: Float?, top: [TokenLogprob]?, offset: Int) {
+        tokens.append(tokenText(bytes))
+        tokenLogprobs.append(logprob.map(finite))
+        if let top {
+            var alternatives: [String: Float] = [:]
+            for t in top {
+                let text = tokenText(t.bytes)
+                alternatives[text] = max(alternatives[text] ?? -Float.infinity, finite(t.logprob))
+            }
+            topLogprobs.append(alternatives)
+        } else {
+            topLogprobs.append(nil)
+        }
+        textOffset.append(offset)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case tokens, tokenLogprobs = "token_logprobs", topLogprobs = "top_logprobs", textOffset = "text_offset"
+    }
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(tokens, forKey: .tokens)
+        try c.encode(tokenLogprobs, forKey: .tokenLogprobs)
+        try c.encode(topLogprobs, forKey: .topLogprobs)
+        try c.encode(textOffset, forKey: .textOffset)
+    }
+}
+
+public struct CompletionChoice: Encodable, Sendable {
+    public var index: Int
+    public var text: String
+    public var logprobs: CompletionLogprobs?
+    public var finishReason: String?
+
+    enum CodingKeys: String, CodingKey { case index, text, logprobs, finishReason = "finish_reason" }
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(index, forKey: .index)
+        try c.encode(text, forKey: .text)
+        try c.encodeOrNull(logprobs, forKey: .logprobs)
+        try c.encodeOrNull(finishReason, forKey: .finishReason)
+    }
+}
+
+public struct CompletionResponse: Encodable, Sendable {
+    public var header: ResponseHeader
+    public var choices: [CompletionChoice]
+    /// nil on stream chunks (omitted unless include_usage asks for an explicit null).
+    public var usage: UsageBody?
+    public var includeUsageNull = false
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = try header.encode(object: "text_completion", choices: choices, to: encoder)
+        if let usage { try c.encode(usage, forKey: .usage) } else if includeUsageNull { try c.encodeNil(forKey: .usage) }
+    }
+}
+
+// MARK: models, errors
+
+public struct ModelCard: Encodable, Sendable {
+    public var id: String
+    public var created: Int
+    enum CodingKeys: String, CodingKey { case id, object, created, ownedBy = "owned_by" }
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode("model", forKey: .object)
+        try c.encode(created, forKey: .created)
+        try c.encode("valet", forKey: .ownedBy)
+    }
+}
+
+public struct ModelList: Encodable, Sendable {
+    public var data: [ModelCard]
+    enum CodingKeys: String, CodingKey { case object, data }
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode("list", forKey: .object)
+        try c.encode(data, forKey: .data)
+    }
+}
+
+struct ErrorEnvelope: Encodable {
+    var error: APIError
+    enum CodingKeys: String, CodingKey { case error }
+    enum ErrorKeys: String, CodingKey { case message, type, param, code }
+    func encode(to encoder: any Encoder) throws {
+        var outer = encoder.container(keyedBy: CodingKeys.self)
+        var c = outer.nestedContainer(keyedBy: ErrorKeys.self, forKey: .error)
+        try c.encode(error.message, forKey: .message)
+        try c.encode(error.type, forKey: .type)
+        try c.encodeOrNull(error.param, forKey: .param)
+        try c.encodeOrNull(error.code, forKey: .code)
+    }
+}
+
+/// JSON and Server-Sent-Events framing for everything above.
+public enum OpenAICodec {
+    static func encoder() -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
+        return encoder
+    }
+
+    public static func json<T: Encodable>(_ value: T) -> [UInt8] {
+        // Every type here encodes only strings, integers and finite floats, so encoding cannot fail.
+        (try? Array(encoder().encode(value))) ?? Array("{}".utf8)
+    }
+
+    public static func errorJSON(_ error: APIError) -> [UInt8] { json(ErrorEnvelope(error: error)) }
+
+    public static func errorResponse(_ error: APIError) -> HTTPResponse {
+        HTTPResponse.json(error.status, errorJSON(error), headers: error.headers.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+    }
+
+    /// One SSE event: `data: <json>` and a blank line.
+    public static func event(_ json: [UInt8]) -> [UInt8] {
+        Array("data: ".utf8) + json + Array("\n\n".utf8)
+    }
+
+    public static func event<T: Encodable>(_ value: T) -> [UInt8] { event(json(value)) }
+
+    public static let done = Array("data: [DONE]\n\n".utf8)
+
+    public static let sseHeaders: [(String, String)] = [
+        ("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache"), ("X-Accel-Buffering", "no"),
+    ]
+}

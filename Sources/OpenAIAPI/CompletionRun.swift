@@ -1,0 +1,299 @@
+// One HTTP completion request in flight: its n jobs, their events, and the JSON or SSE answer they become.
+import HTTPServer
+import Scheduling
+import Foundation
+import Inference
+import Synchronization
+
+final class CompletionRun: Sendable {
+    enum Kind: Sendable { case chat, text }
+
+    struct Job: Sendable {
+        var request: GenerationRequest
+        /// Choice index in the response.
+        var index: Int
+        var promptIndex: Int
+        /// For echo: the prompt text that starts the choice.
+        var promptText: String
+    }
+
+    struct Choice {
+        var text = ""
+        var chatLogprobs: [ChatTokenLogprob] = []
+        var textLogprobs: CompletionLogprobs?
+        /// Characters of text so far, for completions' text_offset (Python counts code points).
+        var offset = 0
+        var echoed = false
+        var finish: FinishReason?
+        var usage: Usage?
+        var terminal = false
+    }
+
+    struct State {
+        var choices: [Choice]
+        var streamStarted = false
+        /// The HTTP answer is complete (or abandoned); nothing more is written.
+        var ended = false
+    }
+
+    let kind: Kind
+    let header: ResponseHeader
+    let jobs: [Job]
+    let stream: Bool
+    let includeUsage: Bool
+    let wantLogprobs: Bool
+    let echo: Bool
+    let responder: Responder
+    let backend: any CompletionBackend
+    let state: Mutex<State>
+
+    init(kind: Kind, header: ResponseHeader, jobs: [Job], stream: Bool, includeUsage: Bool, wantLogprobs: Bool,
+         echo: Bool, responder: Responder, backend: any CompletionBackend) {
+        self.kind = kind
+        self.header = header
+        self.jobs = jobs
+        self.stream = stream
+        self.includeUsage = includeUsage
+        self.wantLogprobs = wantLogprobs
+        self.echo = echo
+        self.responder = responder
+        self.backend = backend
+        var choices = [Choice](repeating: Choice(), count: jobs.count)
+        if kind == .text && wantLogprobs {
+            for i in choices.indices { choices[i].textLogprobs = CompletionLogprobs() }
+        }
+        self.state = Mutex(State(choices: choices))
+    }
+
+    func start() {
+        responder.onClose { [self] completed in
+            if !completed { cancelUnfinished() }
+        }
+        for (position, job) in jobs.enumerated() {
+            if state.withLock({ $0.ended }) { break }
+            backend.submit(job.request) { [self] event in handle(position, event) }
+        }
+    }
+
+    private func cancelUnfinished() {
+        let ids = state.withLock { s -> [String] in
+            s.ended = true
+            return jobs.indices.filter { !s.choices[$0].terminal }.map { jobs[$0].request.id }
+        }
+        for id in ids { backend.cancel(id: id) }
+    }
+
+    private func handle(_ position: Int, _ event: JobEvent) {
+        var cancel: [String] = []
+        state.withLock { s in
+            guard !s.ended else {
+                if case .failed = event { s.choices[position].terminal = true }
+                if case .finished = event { s.choices[position].terminal = true }
+                return
+            }
+            switch event {
+            case .admitted:
+                if stream { startStream(&s) }
+            case .promptLogprobs(let entries):
+                promptLogprobs(position, entries, &s)
+            case .token(let token):
+                self.token(position, token, &s)
+            case .finished(let reason, let usage):
+                s.choices[position].finish = reason
+                s.choices[position].usage = usage
+                s.choices[position].terminal = true
+                if stream {
+                    startStream(&s)
+                    writeFinishChunk(position, reason, &s)
+                }
+                if s.choices.allSatisfy(\.terminal) { complete(&s) }
+            case .failed(let failure):
+                s.choices[position].terminal = true
+                fail(failure, &s)
+                cancel = jobs.indices.filter { !s.choices[$0].terminal }.map { jobs[$0].request.id }
+            }
+        }
+        // Outside the lock: a cancel may report back synchronously through `handle`.
+        for id in cancel { backend.cancel(id: id) }
+    }
+
+    // MARK: pieces, all called with the lock held
+
+    private func startStream(_ s: inout State) {
+        guard !s.streamStarted else { return }
+        s.streamStarted = true
+        var headers = OpenAICodec.sseHeaders
+        headers.append(("X-Request-Id", header.id))
+        responder.respond(HTTPResponse(status: 200, headers: headers, body: .stream))
+        switch kind {
+        case .chat:
+            let choices = jobs.map { ChatChunkChoice(index: $0.index, role: "assistant", content: "") }
+            write(chatChunk(choices))
+        case .text:
+            // Echo without logprobs can go out now; with logprobs it waits for the prompt's numbers.
+            if echo && !wantLogprobs {
+                for (position, job) in jobs.enumerated() {
+                    s.choices[position].echoed = true
+                    write(textChunk([CompletionChoice(index: job.index, text: job.promptText)]))
+                }
+            }
+        }
+    }
+
+    private func promptLogprobs(_ position: Int, _ entries: [PromptTokenLogprob?], _ s: inout State) {
+        guard kind == .text, echo, wantLogprobs, !s.choices[position].echoed else { return }
+        let job = jobs[position]
+        var logprobs = CompletionLogprobs()
+        var offset = 0
+        for (i, token) in job.request.promptTokens.enumerated() {
+            let entry = i < entries.count ? entries[i] : nil
+            let bytes = backend.tokenBytes(token)
+            // As OpenAI does, the token's own logprob joins its alternatives (up to logprobs + 1 entries).
+            logprobs.append(bytes: bytes, logprob: entry?.token.logprob, top: entry.map { [$0.token] + $0.top },
+                            offset: offset)
+            offset += tokenText(bytes).unicodeScalars.count
+        }
+        s.choices[position].echoed = true
+        s.choices[position].offset = job.promptText.unicodeScalars.count
+        if stream {
+            startStream(&s)
+            write(textChunk([CompletionChoice(index: job.index, text: job.promptText, logprobs: logprobs)]))
+        } else {
+            s.choices[position].text = job.promptText
+            s.choices[position].textLogprobs = logprobs
+        }
+    }
+
+    private func token(_ position: Int, _ token: GeneratedToken, _ s: inout State) {
+        let index = jobs[position].index
+        if echo && !s.choices[position].echoed {
+            // No prompt logprobs were asked for (or came): the echoed text still leads the choice.
+            s.choices[position].echoed = true
+            s.choices[position].offset = jobs[position].promptText.unicodeScalars.count
+            if !stream { s.choices[position].text = jobs[position].promptText }
+        }
+        switch kind {
+        case .chat:
+            let logprob = wantLogprobs ? ChatTokenLogprob(token) : nil
+            if stream {
+                startStream(&s)
+                guard !token.text.isEmpty || logprob != nil else { return }
+                write(chatChunk([ChatChunkChoice(index: index, content: token.text,
+                                                 logprobs: logprob.map { ChatLogprobs(content: [$0]) })]))
+            } else {
+                s.choices[position].text += token.text
+                if let logprob { s.choices[position].chatLogprobs.append(logprob) }
+            }
+        case .text:
+            var piece: CompletionLogprobs?
+            if wantLogprobs, let chosen = token.logprob {
+                var lp = CompletionLogprobs()
+                lp.append(bytes: chosen.bytes, logprob: chosen.logprob, top: token.topLogprobs, offset: s.choices[position].offset)
+                s.choices[position].offset += tokenText(chosen.bytes).unicodeScalars.count
+                piece = lp
+            } else {
+                s.choices[position].offset += token.text.unicodeScalars.count
+            }
+            if stream {
+                startStream(&s)
+                guard !token.text.isEmpty || piece != nil else { return }
+                write(textChunk([CompletionChoice(index: index, text: token.text, logprobs: piece)]))
+            } else {
+                s.choices[position].text += token.text
+                if let piece, var all = s.choices[position].textLogprobs {
+                    all.tokens += piece.tokens
+                    all.tokenLogprobs += piece.tokenLogprobs
+                    all.topLogprobs += piece.topLogprobs
+                    all.textOffset += piece.textOffset
+                    s.choices[position].textLogprobs = all
+                }
+            }
+        }
+    }
+
+    private func writeFinishChunk(_ position: Int, _ reason: FinishReason, _ s: inout State) {
+        let index = jobs[position].index
+        switch kind {
+        case .chat:
+            write(chatChunk([ChatChunkChoice(index: index, finishReason: reason.rawValue)]))
+        case .text:
+            if echo && !s.choices[position].echoed {
+                // max_tokens 0 without logprobs: the echo is the whole answer.
+                s.choices[position].echoed = true
+                write(textChunk([CompletionChoice(index: index, text: jobs[position].promptText)]))
+            }
+            write(textChunk([CompletionChoice(index: index, text: "", finishReason: reason.rawValue)]))
+        }
+    }
+
+    private func totalUsage(_ s: State) -> UsageBody {
+        var prompt = 0
+        var completion = 0
+        var countedPrompts = Set<Int>()
+        for (position, choice) in s.choices.enumerated() {
+            guard let usage = choice.usage else { continue }
+            // n choices of one prompt share it: count the prompt once, as OpenAI does.
+            if countedPrompts.insert(jobs[position].promptIndex).inserted { prompt += usage.promptTokens }
+            completion += usage.completionTokens
+        }
+        return UsageBody(promptTokens: prompt, completionTokens: completion)
+    }
+
+    private func complete(_ s: inout State) {
+        s.ended = true
+        let usage = totalUsage(s)
+        if stream {
+            if includeUsage {
+                switch kind {
+                case .chat: write(OpenAICodec.event(ChatCompletionChunk(header: header, choices: [], includeUsage: true, usage: usage)))
+                case .text: write(OpenAICodec.event(CompletionResponse(header: header, choices: [], usage: usage)))
+                }
+            }
+            write(OpenAICodec.done)
+            responder.finish()
+            return
+        }
+        let body: [UInt8]
+        switch kind {
+        case .chat:
+            let choices = jobs.enumerated().map { position, job in
+                ChatChoice(index: job.index, content: s.choices[position].text,
+                           logprobs: wantLogprobs ? ChatLogprobs(content: s.choices[position].chatLogprobs) : nil,
+                           finishReason: (s.choices[position].finish ?? .stop).rawValue)
+            }
+            body = OpenAICodec.json(ChatCompletionResponse(header: header, choices: choices, usage: usage))
+        case .text:
+            let choices = jobs.enumerated().map { position, job in
+                var text = s.choices[position].text
+                if echo && !s.choices[position].echoed { text = job.promptText + text }
+                return CompletionChoice(index: job.index, text: text, logprobs: s.choices[position].textLogprobs,
+                                        finishReason: (s.choices[position].finish ?? .stop).rawValue)
+            }
+            body = OpenAICodec.json(CompletionResponse(header: header, choices: choices, usage: usage))
+        }
+        responder.respond(.json(200, body, headers: [("X-Request-Id", header.id)]))
+    }
+
+    private func fail(_ failure: JobFailure, _ s: inout State) {
+        s.ended = true
+        if failure == .cancelled && responder.isClientGone { return }
+        let error = APIError.from(failure)
+        if s.streamStarted {
+            write(OpenAICodec.event(OpenAICodec.errorJSON(error)))
+            write(OpenAICodec.done)
+            responder.finish()
+        } else {
+            responder.respond(OpenAICodec.errorResponse(error))
+        }
+    }
+
+    private func write(_ bytes: [UInt8]) { responder.write(bytes) }
+
+    private func chatChunk(_ choices: [ChatChunkChoice]) -> [UInt8] {
+        OpenAICodec.event(ChatCompletionChunk(header: header, choices: choices, includeUsage: includeUsage, usage: nil))
+    }
+
+    private func textChunk(_ choices: [CompletionChoice]) -> [UInt8] {
+        OpenAICodec.event(CompletionResponse(header: header, choices: choices, usage: nil, includeUsageNull: includeUsage))
+    }
+}

@@ -1,0 +1,64 @@
+// One unit of work handed to the scheduler: a tokenized prompt and how to continue it.
+import Inference
+
+public enum Priority: Int, Sendable, Comparable, CaseIterable, CustomStringConvertible {
+    case low = 0, normal, high, critical
+
+    public init?(name: String) {
+        switch name.lowercased() {
+        case "low": self = .low
+        case "normal": self = .normal
+        case "high": self = .high
+        case "critical": self = .critical
+        default: return nil
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .low: "low"
+        case .normal: "normal"
+        case .high: "high"
+        case .critical: "critical"
+        }
+    }
+
+    public static func < (a: Priority, b: Priority) -> Bool { a.rawValue < b.rawValue }
+}
+
+public struct GenerationRequest: Sendable {
+    /// The id the client sees (`chatcmpl-…`, `cmpl-…`); unique per job, also the `jobs` row key.
+    public var id: String
+    public var model: String
+    public var promptTokens: [Int32]
+    /// May be 0 (prompt scoring only).
+    public var maxTokens: Int
+    public var sampling: SamplingParameters
+    /// Stop strings; matched across token boundaries and never included in the output.
+    public var stop: [String]
+    public var priority: Priority
+    /// Seconds a job may wait in the lot; nil uses the scheduler's default.
+    public var queueTimeout: Double?
+    /// Top-N alternatives per generated token; nil means no logprobs at all, 0 means only the chosen token's.
+    public var logprobs: Int?
+    /// Also return the logprob of every prompt token (after the first), for scoring.
+    public var promptLogprobs: Bool
+
+    public init(
+        id: String, model: String, promptTokens: [Int32], maxTokens: Int,
+        sampling: SamplingParameters = SamplingParameters(), stop: [String] = [],
+        priority: Priority = .normal, queueTimeout: Double? = nil,
+        logprobs: Int? = nil, promptLogprobs: Bool = false
+    ) {
+        self.id = id
+        self.model = model
+        self.promptTokens = promptTokens
+        self.maxTokens = maxTokens
+        self.sampling = sampling
+        self.stop = stop
+        self.priority = priority
+        self.queueTimeout = queueTimeout
+        self.logprobs = logprobs
+        self.promptLogprobs = promptLogprobs
+    }
+}

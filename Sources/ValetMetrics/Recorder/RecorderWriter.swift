@@ -1,0 +1,109 @@
+// The writer thread's side of the database: batched inserts in one transaction, the totals upkeep, pruning.
+import Locks
+
+/// Owns the write connection and its prepared statements. Used only by the writer thread (and by `Recorder.init`
+/// before that thread starts).
+final class RecorderWriter: @unchecked Sendable {
+    private let db: SQLiteConnection
+    private let insertJob: SQLiteStatement
+    private let addTotals: SQLiteStatement
+    private let insertSample: SQLiteStatement
+    private let insertLockWait: SQLiteStatement
+    private let pruneStatements: [SQLiteStatement]
+
+    init(path: String) throws(RecorderError) {
+        let db = try SQLiteConnection(path: path, readOnly: false)
+        self.db = db
+        let mode = try db.scalarText("PRAGMA journal_mode = WAL")
+        guard mode?.lowercased() == "wal" else {
+            throw RecorderError.sqlite(code: 0, message: "journal_mode is \(mode ?? "unknown")", context: "enabling WAL")
+        }
+        // NORMAL in WAL mode: a commit survives a process crash (kill -9); only power loss may lose the last ones.
+        try db.execute("PRAGMA synchronous = NORMAL")
+        try RecorderSchema.migrate(db)
+        insertJob = try db.prepare("""
+            INSERT INTO jobs (id, model, priority, status, finish_reason, prompt_tokens, completion_tokens,
+                              cost_blocks, enqueued_at, admitted_at, first_token_at, finished_at, error)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+            ON CONFLICT (id) DO NOTHING
+            """)
+        addTotals = try db.prepare("""
+            INSERT INTO job_totals (status, finish_reason, jobs, prompt_tokens, completion_tokens)
+            VALUES (?1, ?2, ?3, ?4, ?5)
+            ON CONFLICT (status, finish_reason) DO UPDATE SET
+                jobs = jobs + excluded.jobs,
+                prompt_tokens = prompt_tokens + excluded.prompt_tokens,
+                completion_tokens = completion_tokens + excluded.completion_tokens
+            """)
+        insertSample = try db.prepare(
+            "INSERT INTO queue_samples (time, queued, running, used_blocks, total_blocks) VALUES (?1, ?2, ?3, ?4, ?5)")
+        insertLockWait = try db.prepare("INSERT INTO lock_waits (time, lock, wait_seconds) VALUES (?1, ?2, ?3)")
+        // Chunked so a large backlog never holds the write transaction for long.
+        pruneStatements = try [
+            "DELETE FROM jobs WHERE rowid IN (SELECT rowid FROM jobs WHERE finished_at < ?1 LIMIT 5000)",
+            "DELETE FROM queue_samples WHERE rowid IN (SELECT rowid FROM queue_samples WHERE time < ?1 LIMIT 5000)",
+            "DELETE FROM lock_waits WHERE rowid IN (SELECT rowid FROM lock_waits WHERE time < ?1 LIMIT 5000)",
+        ].map { sql throws(RecorderError) in try db.prepare(sql) }
+    }
+
+    private struct TotalsKey: Hashable {
+        var status: String
+        var finishReason: String
+    }
+
+    private struct TotalsDelta {
+        var jobs = 0
+        var promptTokens = 0
+        var completionTokens = 0
+    }
+
+    /// Writes everything in one transaction; on failure nothing is written and the caller keeps the jobs.
+    func write(jobs: [JobRecord], samples: [QueueSample], lockWaits: [LockWaitSample]) throws(RecorderError) {
+        guard !(jobs.isEmpty && samples.isEmpty && lockWaits.isEmpty) else { return }
+        try db.execute("BEGIN IMMEDIATE")
+        do {
+            var totals: [TotalsKey: TotalsDelta] = [:]
+            for job in jobs {
+                try insertJob.run(job.id, job.model, job.priority, job.status.rawValue, job.finishReason,
+                                  job.promptTokens, job.completionTokens, job.costBlocks, job.enqueuedAt,
+                                  job.admittedAt, job.firstTokenAt, job.finishedAt, job.error)
+                // A repeated id is ignored by the insert and must not count twice.
+                guard db.changes == 1 else { continue }
+                let key = TotalsKey(status: job.status.rawValue, finishReason: job.finishReason ?? "")
+                totals[key, default: TotalsDelta()].jobs += 1
+                totals[key, default: TotalsDelta()].promptTokens += job.promptTokens
+                totals[key, default: TotalsDelta()].completionTokens += job.completionTokens
+            }
+            for (key, delta) in totals {
+                try addTotals.run(key.status, key.finishReason, delta.jobs, delta.promptTokens, delta.completionTokens)
+            }
+            for sample in samples {
+                try insertSample.run(sample.time, sample.queued, sample.running, sample.usedBlocks, sample.totalBlocks)
+            }
+            for wait in lockWaits {
+                try insertLockWait.run(wait.time, wait.lock, wait.waitSeconds)
+            }
+            try db.execute("COMMIT")
+        } catch {
+            try? db.execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    /// Deletes up to `maxChunks` chunks of rows older than `cutoff` (unix seconds) from each table.
+    /// Returns true if rows may remain, so the caller comes back soon.
+    func prune(olderThan cutoff: Double, maxChunks: Int = 20) throws(RecorderError) -> Bool {
+        var more = false
+        for statement in pruneStatements {
+            var chunks = 0
+            while chunks < maxChunks {
+                statement.bind(1, cutoff)
+                try statement.run()
+                chunks += 1
+                if db.changes < 5_000 { break }
+            }
+            if chunks == maxChunks { more = true }
+        }
+        return more
+    }
+}

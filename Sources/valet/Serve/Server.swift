@@ -1,0 +1,131 @@
+// The serving process's life: HTTP up first (health says loading), model loaded, serve, graceful stop.
+import OpenAIAPI
+import HTTPServer
+import Dispatch
+import Foundation
+import Synchronization
+
+final class Server {
+    let config: ServeConfig
+
+    init(config: ServeConfig) {
+        self.config = config
+    }
+
+    /// Process exit code: 0 after a clean signal-driven shutdown.
+    func run() -> Int32 {
+        let service = OpenAIService(settings: .init(
+            servedModelName: config.servedModelName, apiKey: config.apiKey, defaultMaxTokens: config.defaultMaxTokens))
+        var router = Router()
+        service.register(on: &router)
+        let telemetry: Telemetry
+        do {
+            telemetry = try Telemetry(config: config, httpHandlers: router.labels)
+        } catch {
+            Log.error("cannot open the job record '\(config.db)': \(error)")
+            return 1
+        }
+        telemetry.register(on: &router, service: service)
+
+        var http = HTTPServerConfiguration()
+        http.host = config.host
+        http.port = UInt16(config.port)
+        http.threads = config.httpThreads
+        http.connectionLimit = config.maxConnections
+        http.connectionTimeout = config.connectionTimeout
+        http.maxHeaderBytes = config.maxHeaderBytes
+        http.maxBodyBytes = config.maxBodyBytes
+        let server = HTTPServer(configuration: http, router: router, errorResponse: Server.httpError,
+                                onExchange: { telemetry.record($0) })
+
+        // Signals are blocked for the process and delivered through dispatch: no handler runs on a random thread.
+        let signals = SignalWaiter(signals: [SIGINT, SIGTERM])
+
+        do {
+            try server.start()
+        } catch {
+            Log.error("\(error)")
+            return 1
+        }
+        let address = "http://\(config.host.contains(":") ? "[\(config.host)]" : config.host):\(server.port)"
+
+        let runtime: Runtime
+        do {
+            runtime = try Runtime.load(config, observer: telemetry.observer)
+        } catch {
+            Log.error("\(error)")
+            server.stop()
+            telemetry.flush()
+            return 1
+        }
+        telemetry.attach(stats: runtime.stats)
+        telemetry.registry.setModelInfo(model: config.servedModelName, quantization: runtime.quantization)
+        service.ready(backend: runtime.backend)
+        Log.info("valet \(ValetVersion.string) serving \(config.servedModelName) (\(runtime.summary)) on \(address); "
+                 + "scheduler \(config.scheduler), kv-cache \(config.kvCacheMiB.map { "\($0) MiB" } ?? "\(config.kvCacheTokens) tokens"), "
+                 + "max-batch \(config.maxBatch), max-queue \(config.maxQueue), queue-timeout \(config.queueTimeout)s, "
+                 + "auth \(config.apiKey == nil ? "off" : "on"), recorder \(config.recorderEnabled ? config.db : "off")")
+
+        let signal = signals.wait()
+        Log.info("received \(signal == SIGINT ? "SIGINT" : "SIGTERM"); stopping (grace \(config.shutdownGrace)s)")
+        service.stopping()
+        server.quiesce()
+        runtime.shutdown(config.shutdownGrace)
+        // Error events of cancelled streams still have to reach their clients.
+        let deadline = Date().addingTimeInterval(2)
+        while server.openExchanges > 0 && Date() < deadline { usleep(10_000) }
+        server.stop()
+        telemetry.flush()
+        Log.info("stopped")
+        return 0
+    }
+
+    /// The HTTP layer's own refusals, in OpenAI's error shape.
+    static let httpError: @Sendable (Int, String) -> HTTPResponse = { status, message in
+        let code: String
+        switch status {
+        case 404: code = "not_found"
+        case 405: code = "method_not_allowed"
+        case 413: code = "request_too_large"
+        case 415: code = "unsupported_media_type"
+        case 431: code = "request_header_fields_too_large"
+        default: code = "http_\(status)"
+        }
+        return OpenAICodec.errorResponse(APIError(status: status, message: message, type: "invalid_request_error", code: code))
+    }
+}
+
+/// Waits for one of a few signals, delivered on a dispatch queue rather than in a signal handler.
+final class SignalWaiter: @unchecked Sendable {
+    // Written once in init; the sources must stay alive for as long as we wait.
+    private var sources: [DispatchSourceSignal] = []
+    private let semaphore = DispatchSemaphore(value: 0)
+    private let received = SignalNumber()
+
+    init(signals: [Int32]) {
+        for number in signals {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            let semaphore = self.semaphore
+            let received = self.received
+            source.setEventHandler {
+                received.set(number)
+                semaphore.signal()
+            }
+            source.resume()
+            sources.append(source)
+        }
+    }
+
+    func wait() -> Int32 {
+        semaphore.wait()
+        return received.get()
+    }
+}
+
+/// The last signal number seen.
+final class SignalNumber: Sendable {
+    private let value = Atomic<Int32>(0)
+    func set(_ v: Int32) { value.store(v, ordering: .sequentiallyConsistent) }
+    func get() -> Int32 { value.load(ordering: .sequentiallyConsistent) }
+}

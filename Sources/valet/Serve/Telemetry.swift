@@ -1,0 +1,97 @@
+// The job record and the Prometheus registry for the serving process, and the routes that expose them:
+// /metrics, /v1/metrics and /v1/jobs/{id}.
+import OpenAIAPI
+import HTTPServer
+import Foundation
+import Synchronization
+import ValetMetrics
+
+final class Telemetry: Sendable {
+    let registry: ValetMetricsRegistry
+    /// nil with `--no-recorder`: nothing is written and the routes that read the record say so.
+    let recorder: Recorder?
+    let sampler: QueueSampler?
+    /// Builds the /v1/metrics document for a window; set once the scheduler runs.
+    private let report = Mutex<(@Sendable (Double) throws -> V1MetricsReport)?>(nil)
+
+    init(config: ServeConfig, httpHandlers: [String]) throws {
+        registry = ValetMetricsRegistry(version: ValetVersion.string, revision: ValetVersion.revision,
+                                        httpHandlers: httpHandlers + Telemetry.routes + ["method_not_allowed", "not_found", "unmatched"])
+        guard config.recorderEnabled else {
+            recorder = nil
+            sampler = nil
+            return
+        }
+        let directory = URL(fileURLWithPath: config.db).deletingLastPathComponent().path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let recorder = try Recorder(path: config.db, options: RecorderOptions(retention: config.retentionSeconds))
+        registry.attach(recorder: recorder)
+        let sampler = QueueSampler(recorder: recorder, interval: config.sampleInterval)
+        try sampler.start()
+        self.recorder = recorder
+        self.sampler = sampler
+    }
+
+    /// The scheduler is up: /v1/metrics can report its live state.
+    func attach(report source: @escaping @Sendable (Double) throws -> V1MetricsReport) {
+        report.withLock { $0 = source }
+    }
+
+    func record(_ exchange: HTTPExchangeRecord) {
+        registry.httpRequest(handler: exchange.handler, method: exchange.method, status: exchange.status,
+                             durationSeconds: exchange.seconds)
+    }
+
+    func flush() {
+        sampler?.stop()
+        _ = recorder?.flush()
+        recorder?.close()
+    }
+
+    static let routes = ["/metrics", "/v1/metrics", "/v1/jobs/{id}"]
+
+    func register(on router: inout Router, service: OpenAIService) {
+        router.add("GET", "/metrics") { [self] _, responder in
+            responder.respond(HTTPResponse(status: 200, headers: [("Content-Type", ValetMetricsRegistry.contentType)],
+                                           body: .bytes(registry.renderBytes())))
+        }
+        router.add("GET", "/v1/metrics") { [self] request, responder in
+            guard service.authorize(request, responder) else { return }
+            responder.respond(v1Metrics(window: V1MetricsReport.window(fromQuery: request.query["window"])))
+        }
+        router.add("GET", "/v1/jobs/{id}") { [self] request, responder in
+            guard service.authorize(request, responder) else { return }
+            let id = request.pathParameters["id"] ?? ""
+            guard let recorder else {
+                responder.respond(OpenAICodec.errorResponse(Telemetry.recorderDisabled(id: id)))
+                return
+            }
+            let missing = APIError(status: 404, message: "No job with id '\(id)'.", type: "invalid_request_error",
+                                   param: "id", code: "job_not_found")
+            guard let job = (try? recorder.job(id: id)) ?? nil else {
+                responder.respond(OpenAICodec.errorResponse(missing))
+                return
+            }
+            responder.respond(.json(200, OpenAICodec.json(job)))
+        }
+    }
+
+    /// 404 like any id this server can't find, with a code and message that say why: there is no record at all.
+    static func recorderDisabled(id: String) -> APIError {
+        APIError(status: 404, message: "Job '\(id)' cannot be looked up: this server runs with --no-recorder "
+                 + "(VALET_NO_RECORDER), so it keeps no job records.", type: "invalid_request_error", param: "id",
+                 code: "recorder_disabled")
+    }
+
+    private func v1Metrics(window: Double) -> HTTPResponse {
+        guard let source = report.withLock({ $0 }) else {
+            return OpenAICodec.errorResponse(.notReady("The model is still loading; retry shortly."))
+        }
+        do {
+            return .json(200, OpenAICodec.json(try source(window)))
+        } catch {
+            return OpenAICodec.errorResponse(APIError(status: 500, message: "Reading the job record failed: \(error)",
+                                                      type: "server_error", code: "recorder_error"))
+        }
+    }
+}

@@ -1,0 +1,198 @@
+// Fakes for scheduler tests: a step engine with its own paged "KV pool", a letter decoder, a manual clock, a recorder.
+import Foundation
+import Synchronization
+import Testing
+@testable import Scheduling
+import Inference
+
+/// Writes fed tokens into a pool addressed through each sequence's block table and favours a token derived from the
+/// whole cached history read back through that table — so a wrong table, a shared block or a bad recompute after
+/// preemption changes the generated text.
+final class FakeEngine: StepEngine {
+    let vocabSize: Int
+    let blockSize = 16
+    let totalBlocks: Int
+    let contextLength: Int
+    private let stepDelay: Double
+    /// Optional step duration from the step's composition (tokens fed per sequence), slept like `stepDelay`.
+    private let stepSeconds: (@Sendable ([Int]) -> Double)?
+    private let onStep: (@Sendable (Int) -> Void)?
+    private struct State {
+        var pool: [Int32]
+        var steps = 0
+        var violations: [String] = []
+        var composition: [[Int]] = []
+    }
+    private let state: Mutex<State>
+
+    init(vocab: Int = 64, blocks: Int, context: Int = 4096, stepDelay: Double = 0,
+         stepSeconds: (@Sendable ([Int]) -> Double)? = nil, onStep: (@Sendable (Int) -> Void)? = nil) {
+        vocabSize = vocab
+        totalBlocks = blocks
+        contextLength = context
+        self.stepDelay = stepDelay
+        self.stepSeconds = stepSeconds
+        self.onStep = onStep
+        state = Mutex(State(pool: Array(repeating: -1, count: blocks * 16)))
+    }
+
+    var violations: [String] { state.withLock { $0.violations } }
+    var composition: [[Int]] { state.withLock { $0.composition } }
+
+    /// The token this fake favours after `history` (the pure reference the scheduler must reproduce).
+    static func favoured(_ history: [Int32], vocab: Int) -> Int32 {
+        var h: UInt64 = 1469598103934665603
+        for t in history { h = (h ^ UInt64(UInt32(bitPattern: t))) &* 1099511628211 }
+        return Int32(truncatingIfNeeded: (UInt64(history.count - 1) &* 7 &+ (h >> 17)) % UInt64(vocab))
+    }
+
+    func step(_ batch: [StepSequence], emit: (Int, Int, UnsafeMutableBufferPointer<Float>) -> Void) throws {
+        let step = state.withLock { s -> Int in
+            s.steps += 1
+            s.composition.append(batch.map(\.tokens.count))
+            return s.steps
+        }
+        onStep?(step)
+        let delay = stepDelay + (stepSeconds?(batch.map(\.tokens.count)) ?? 0)
+        if delay > 0 { usleep(UInt32(delay * 1e6)) }
+        var rows: [(Int, Int, [Float])] = []
+        state.withLock { s in
+            var seen = Set<Int32>()
+            for seq in batch {
+                let end = seq.position + seq.tokens.count
+                if (end + 15) / 16 > seq.blockTable.count { s.violations.append("block table too short") }
+                for b in seq.blockTable where !seen.insert(b).inserted { s.violations.append("block \(b) shared") }
+            }
+            for (i, seq) in batch.enumerated() {
+                for (k, t) in seq.tokens.enumerated() {
+                    let pos = seq.position + k
+                    let b = Int(seq.blockTable[pos / 16])
+                    s.pool[b * 16 + pos % 16] = t
+                    let wanted = seq.logits == .all || (seq.logits == .last && k == seq.tokens.count - 1)
+                    guard wanted else { continue }
+                    let history = (0...pos).map { p in s.pool[Int(seq.blockTable[p / 16]) * 16 + p % 16] }
+                    let fav = Int(Self.favoured(history, vocab: vocabSize))
+                    var row = [Float](repeating: 0, count: vocabSize)
+                    for v in 0..<vocabSize { row[v] = Float((v * 13 + pos) % 7) * 0.1 }
+                    row[fav] = 8
+                    rows.append((i, k, row))
+                }
+            }
+        }
+        for (i, k, row) in rows {
+            var r = row
+            r.withUnsafeMutableBufferPointer { emit(i, k, $0) }
+        }
+    }
+}
+
+struct LetterDecoder: TokenDecoding {
+    var endOfGenerationTokens: Set<Int32> = []
+    func bytes(of token: Int32) -> [UInt8] {
+        [UInt8(ascii: "a") + UInt8(Int(token) % 26)]
+    }
+}
+
+final class ManualClock: SchedulerClock {
+    private let t = Mutex<Double>(1000)
+    func monotonic() -> Double { t.withLock { $0 } }
+    func unix() -> Double { 1_700_000_000 + monotonic() }
+    func advance(_ s: Double) { t.withLock { $0 += s } }
+}
+
+/// Everything the scheduler said, per job and in global order.
+final class Recorder: SchedulerObserver {
+    private struct State {
+        var events: [String: [JobEvent]] = [:]
+        var admittedOrder: [String] = []
+        var terminalOrder: [String] = []
+        var afterTerminal: [String] = []
+        var finished: [JobSnapshot] = []
+        var preempted: [String] = []
+        var suspended: [String] = []
+        /// Every token event, in the order the scheduler emitted them (job id per token).
+        var tokenOrder: [String] = []
+    }
+    private let state = Mutex(State())
+
+    func sink(_ id: String) -> @Sendable (JobEvent) -> Void {
+        { [self] e in
+            state.withLock { s in
+                if s.terminalOrder.contains(id) { s.afterTerminal.append(id) }
+                s.events[id, default: []].append(e)
+                switch e {
+                case .admitted: s.admittedOrder.append(id)
+                case .token: s.tokenOrder.append(id)
+                case .finished, .failed: s.terminalOrder.append(id)
+                default: break
+                }
+            }
+        }
+    }
+
+    func jobFinished(_ job: JobSnapshot) { state.withLock { $0.finished.append(job) } }
+    func jobPreempted(id: String, priority: Priority) { state.withLock { $0.preempted.append(id) } }
+    func jobSuspended(id: String, priority: Priority) { state.withLock { $0.suspended.append(id) } }
+
+    var admittedOrder: [String] { state.withLock { $0.admittedOrder } }
+    var terminalOrder: [String] { state.withLock { $0.terminalOrder } }
+    var afterTerminal: [String] { state.withLock { $0.afterTerminal } }
+    var finished: [JobSnapshot] { state.withLock { $0.finished } }
+    var preempted: [String] { state.withLock { $0.preempted } }
+    var suspended: [String] { state.withLock { $0.suspended } }
+    var tokenOrder: [String] { state.withLock { $0.tokenOrder } }
+    func events(_ id: String) -> [JobEvent] { state.withLock { $0.events[id] ?? [] } }
+
+    func terminal(_ id: String) -> JobEvent? {
+        events(id).last.flatMap { e in
+            switch e {
+            case .finished, .failed: e
+            default: nil
+            }
+        }
+    }
+    func tokens(_ id: String) -> [Int32] {
+        events(id).compactMap { if case .token(let t) = $0 { t.token } else { nil } }
+    }
+    func text(_ id: String) -> String {
+        events(id).compactMap { if case .token(let t) = $0 { t.text } else { nil } }.joined()
+    }
+    func failure(_ id: String) -> JobFailure? {
+        if case .failed(let f) = terminal(id) { f } else { nil }
+    }
+    func finish(_ id: String) -> FinishReason? {
+        if case .finished(let r, _) = terminal(id) { r } else { nil }
+    }
+}
+
+/// Polls until `condition` holds (a safety bound, not a timing assertion).
+func eventually(_ seconds: Double = 60, _ condition: () -> Bool) async -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(2))
+    }
+    return condition()
+}
+
+func request(_ id: String, prompt: Int = 8, max: Int = 8, priority: Priority = .normal,
+             timeout: Double? = nil, stop: [String] = [], seedTokens: Int32 = 1) -> GenerationRequest {
+    var sampling = SamplingParameters()
+    sampling.temperature = 0
+    return GenerationRequest(
+        id: id, model: "fake", promptTokens: (0..<prompt).map { Int32($0 % 50) &+ seedTokens }, maxTokens: max,
+        sampling: sampling, stop: stop, priority: priority, queueTimeout: timeout)
+}
+
+/// What greedy decoding with the fake engine must produce for `prompt`, alone and unbatched.
+func referenceTokens(prompt: [Int32], max: Int, vocab: Int = 64, eog: Set<Int32> = []) -> [Int32] {
+    var history = prompt
+    var out: [Int32] = []
+    while out.count < max {
+        let t = FakeEngine.favoured(history, vocab: vocab)
+        out.append(t)
+        history.append(t)
+        if eog.contains(t) { break }
+    }
+    return out
+}
