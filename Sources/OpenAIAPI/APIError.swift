@@ -76,6 +76,8 @@ public struct APIError: Error, Sendable, Equatable {
             return APIError(status: 503, message: "The server is shutting down.", type: "service_unavailable", code: "shutting_down")
         case .cancelled:
             return APIError(status: 499, message: "The request was cancelled.", type: "cancelled", code: "cancelled")
+        case .invalid(let why):
+            return APIError.invalid("The request cannot be served: \(why).", param: "prompt")
         case .engine(let why):
             return APIError(status: 500, message: "The inference engine failed: \(why)", type: "server_error", code: "engine_error")
         }

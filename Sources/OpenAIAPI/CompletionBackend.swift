@@ -13,7 +13,7 @@ public protocol CompletionBackend: Sendable {
     func tokenize(chat messages: [ChatMessageInput]) throws -> [Int32]
     /// The raw bytes of one token, for prompt logprobs.
     func tokenBytes(_ token: Int32) -> [UInt8]
-    /// Events arrive on the engine thread (or synchronously for an immediate rejection); never block in them.
-    func submit(_ request: GenerationRequest, onEvent: @escaping @Sendable (JobEvent) -> Void)
-    func cancel(id: String)
+    /// Accepted (a handle that cancels it) or refused at once. An accepted job's events arrive on the engine
+    /// thread (or the cancelling thread); never block in them.
+    func submit(_ request: GenerationRequest, onEvent: @escaping @Sendable (JobEvent) -> Void) -> Submission
 }

@@ -31,6 +31,8 @@ final class CompletionRun: Sendable {
 
     struct State {
         var choices: [Choice]
+        /// Handles of the accepted jobs, by position, to cancel the unfinished ones.
+        var handles: [Int: JobHandle] = [:]
         var streamStarted = false
         /// The HTTP answer is complete (or abandoned); nothing more is written.
         var ended = false
@@ -71,20 +73,30 @@ final class CompletionRun: Sendable {
         }
         for (position, job) in jobs.enumerated() {
             if state.withLock({ $0.ended }) { break }
-            backend.submit(job.request) { [self] event in handle(position, event) }
+            switch backend.submit(job.request, onEvent: { [self] event in handle(position, event) }) {
+            case .accepted(let handle):
+                // The run may have ended while this job was being submitted; then it must not outlive it.
+                let cancelNow = state.withLock { s -> Bool in
+                    s.handles[position] = handle
+                    return s.ended && !s.choices[position].terminal
+                }
+                if cancelNow { handle.cancel() }
+            case .rejected(let failure):
+                handle(position, .failed(failure))
+            }
         }
     }
 
     private func cancelUnfinished() {
-        let ids = state.withLock { s -> [String] in
+        let handles = state.withLock { s -> [JobHandle] in
             s.ended = true
-            return jobs.indices.filter { !s.choices[$0].terminal }.map { jobs[$0].request.id }
+            return jobs.indices.filter { !s.choices[$0].terminal }.compactMap { s.handles[$0] }
         }
-        for id in ids { backend.cancel(id: id) }
+        for h in handles { h.cancel() }
     }
 
     private func handle(_ position: Int, _ event: JobEvent) {
-        var cancel: [String] = []
+        var cancel: [JobHandle] = []
         state.withLock { s in
             guard !s.ended else {
                 if case .failed = event { s.choices[position].terminal = true }
@@ -110,11 +122,11 @@ final class CompletionRun: Sendable {
             case .failed(let failure):
                 s.choices[position].terminal = true
                 fail(failure, &s)
-                cancel = jobs.indices.filter { !s.choices[$0].terminal }.map { jobs[$0].request.id }
+                cancel = jobs.indices.filter { !s.choices[$0].terminal }.compactMap { s.handles[$0] }
             }
         }
         // Outside the lock: a cancel may report back synchronously through `handle`.
-        for id in cancel { backend.cancel(id: id) }
+        for h in cancel { h.cancel() }
     }
 
     // MARK: pieces, all called with the lock held

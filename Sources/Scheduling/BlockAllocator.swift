@@ -16,7 +16,6 @@ struct BlockAllocator: Sendable {
     }
 
     var available: Int { free.count }
-    var used: Int { total - free.count }
 
     mutating func allocate(_ count: Int) -> [Int32]? {
         guard count <= free.count else { return nil }

@@ -39,7 +39,7 @@ public struct GeneratedToken: Sendable, Equatable {
     }
 }
 
-public enum FinishReason: String, Sendable {
+public enum FinishReason: String, Sendable, CaseIterable {
     /// End-of-generation token or a stop string.
     case stop
     /// max_tokens reached (or the context filled).
@@ -68,6 +68,8 @@ public enum JobFailure: Error, Sendable, Equatable {
     case cancelled
     /// The server is shutting down (HTTP 503).
     case shuttingDown
+    /// The request cannot be served as sent, e.g. an empty prompt (HTTP 400).
+    case invalid(String)
     /// The engine failed (HTTP 500: the server itself is broken).
     case engine(String)
 }

@@ -1,4 +1,4 @@
-// What submit returns: the job's id and a way to cancel it (client disconnect).
+// An accepted job's handle: its id and the way to cancel it (client disconnect).
 import Inference
 
 public struct JobHandle: Sendable {
@@ -12,7 +12,7 @@ public struct JobHandle: Sendable {
         cancelAction = cancel
     }
 
-    /// Ends the job with `.failed(.cancelled)` wherever it is (parked: at once; running: between steps).
-    /// Harmless after the job has ended.
+    /// Ends the job with `.failed(.cancelled)` wherever it is (parked: at once, on this thread; running: between
+    /// steps). Harmless after the job has ended. Don't call it holding a lock that `onEvent` takes.
     public func cancel() { cancelAction(seq) }
 }

@@ -29,12 +29,3 @@ struct JobProgress: Sendable {
     var text: TextStream
     var promptLogprobsSent = false
 }
-
-/// How a job ends; `conclude` turns it into the terminal event, the counters and the observer's snapshot.
-enum JobOutcome: Sendable {
-    case finished(FinishReason)
-    /// Ended after it was accepted (cancel, timeout, eviction, shutdown, engine error).
-    case failed(JobFailure)
-    /// Refused at submit; `reason` is the metrics label.
-    case rejected(JobFailure, reason: String)
-}

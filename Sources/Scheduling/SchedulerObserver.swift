@@ -1,39 +1,15 @@
-// What the scheduler tells the outside world (metrics, the jobs table) about each job; it never imports Metrics.
+// What the scheduler tells the outside world (metrics, the jobs table) about each job; it never imports ValetMetrics.
 import Inference
-
-/// How a job ended.
-public enum JobStatus: String, Sendable, CaseIterable {
-    /// End-of-generation token or a stop string.
-    case stopped
-    /// max_tokens reached (or the context filled).
-    case length
-    /// The client went away or cancelled.
-    case cancelled
-    /// Waited in the lot past its queue timeout (503).
-    case timedOut = "timed_out"
-    /// Pushed out of a full lot by a higher-priority arrival (429).
-    case evicted
-    /// Refused at submit: too large, lot full, shutting down, invalid (400/429/503).
-    case rejected
-    /// Accepted, then ended by server shutdown.
-    case shutdown
-    /// The engine failed.
-    case failed
-
-    /// A normal finish (stopped or length).
-    public var isCompleted: Bool { self == .stopped || self == .length }
-}
 
 /// Everything known about a job when it ends; one per job that reached the scheduler.
 public struct JobSnapshot: Sendable {
     public var id: String
     public var model: String
     public var priority: Priority
-    public var status: JobStatus
-    public var finishReason: FinishReason?
+    public var end: JobEnd
+    public var finishReason: FinishReason? { if case .finished(let r) = end { r } else { nil } }
+    /// What the client was told, for jobs that did not finish normally.
     public var failure: JobFailure?
-    /// For rejections: too_large, queue_full, shutting_down, invalid.
-    public var rejectReason: String?
     public var matchedStop: String?
     public var promptTokens: Int
     public var completionTokens: Int

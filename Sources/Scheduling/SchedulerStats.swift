@@ -4,36 +4,34 @@ import Inference
 public struct SchedulerCounters: Sendable, Equatable {
     /// First admissions (a preempted job's resumption is not counted again).
     public var admitted = 0
-    public var rejectedTooLarge = 0
-    public var rejectedQueueFull = 0
-    public var rejectedShuttingDown = 0
-    public var rejectedInvalid = 0
-    public var timedOut = 0
-    public var evicted = 0
     public var preempted = 0
     /// Running sequences that gave their decode row to higher-priority work but kept their blocks (no recompute).
     public var suspended = 0
-    /// Client cancels (disconnects), parked or running.
-    public var cancelled = 0
-    /// Ended by shutdown after having been accepted.
-    public var shutDown = 0
-    /// Finished normally (stop or length).
-    public var completed = 0
-    public var failed = 0
+    /// Jobs that ended, by how: the only record of endings, so every view below is a function of it.
+    public private(set) var ends: [JobEnd: Int] = [:]
 
-    public var rejected: Int { rejectedTooLarge + rejectedQueueFull + rejectedShuttingDown + rejectedInvalid }
+    public init() {}
+
+    public mutating func count(_ end: JobEnd) { ends[end, default: 0] += 1 }
+
+    public subscript(_ end: JobEnd) -> Int { ends[end] ?? 0 }
+
+    /// Normal finishes (stop or length).
+    public var completed: Int { ends.reduce(0) { if case .finished = $1.key { $0 + $1.value } else { $0 } } }
+    /// Every rejection, evictions included: each one is a 429/400/503 the client got instead of an answer.
+    public var rejected: Int { ends.reduce(0) { if case .rejected = $1.key { $0 + $1.value } else { $0 } } }
 
     /// Every count under its `/v1/metrics` name.
     public var byName: [String: Int] {
-        ["admitted": admitted, "rejected": rejected, "timed_out": timedOut, "evicted": evicted,
-         "preempted": preempted, "suspended": suspended, "cancelled": cancelled, "completed": completed,
-         "failed": failed, "shut_down": shutDown]
+        ["admitted": admitted, "rejected": rejected, "timed_out": self[.failed(.queueTimeout)],
+         "evicted": self[.rejected(.evicted)], "preempted": preempted, "suspended": suspended,
+         "cancelled": self[.failed(.cancelled)], "completed": completed, "failed": self[.failed(.engineError)],
+         "shut_down": self[.failed(.shutdown)]]
     }
 
-    /// Rejections keyed by reason label: too_large, queue_full, shutting_down, invalid.
+    /// Rejections keyed by reason label; they sum to `rejected`.
     public var rejectedByReason: [String: Int] {
-        ["too_large": rejectedTooLarge, "queue_full": rejectedQueueFull,
-         "shutting_down": rejectedShuttingDown, "invalid": rejectedInvalid]
+        Dictionary(uniqueKeysWithValues: JobEnd.Rejection.allCases.map { ($0.rawValue, self[.rejected($0)]) })
     }
 }
 

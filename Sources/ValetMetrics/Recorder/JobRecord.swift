@@ -14,6 +14,10 @@ public struct JobRecord: Sendable, Equatable {
         case queueFull = "queue_full"
         /// Pushed out of a full lot by a higher-priority arrival (HTTP 429).
         case evicted
+        /// Rejected at admission: the server was shutting down (HTTP 503).
+        case shuttingDown = "shutting_down"
+        /// Rejected at admission: the request cannot be served as sent, e.g. an empty prompt (HTTP 400).
+        case invalid
         /// Waited longer than its queue timeout (HTTP 503).
         case queueTimeout = "queue_timeout"
         /// The client went away or asked to stop.
@@ -24,7 +28,9 @@ public struct JobRecord: Sendable, Equatable {
         case engineError = "engine_error"
 
         /// Refused by admission control (counted in `valet_admission_rejections_total`).
-        public var isRejection: Bool { self == .tooLarge || self == .queueFull || self == .evicted }
+        public var isRejection: Bool {
+            [.tooLarge, .queueFull, .evicted, .shuttingDown, .invalid].contains(self)
+        }
         /// Ended without a normal finish after admission was not refused (`valet_request_failures_total`).
         public var isFailure: Bool { self != .completed && !isRejection }
     }

@@ -32,9 +32,7 @@ final class EngineBackend: CompletionBackend {
 
     func tokenBytes(_ token: Int32) -> [UInt8] { model.tokenizer.bytes(of: token) }
 
-    func submit(_ request: GenerationRequest, onEvent: @escaping @Sendable (JobEvent) -> Void) {
+    func submit(_ request: GenerationRequest, onEvent: @escaping @Sendable (JobEvent) -> Void) -> Submission {
         scheduler.submit(request, onEvent: onEvent)
     }
-
-    func cancel(id: String) { scheduler.cancel(id: id) }
 }

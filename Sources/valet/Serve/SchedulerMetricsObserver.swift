@@ -14,7 +14,7 @@ struct SchedulerMetricsObserver: SchedulerObserver {
 
     func jobFinished(_ job: JobSnapshot) {
         let record = JobRecord(
-            id: job.id, model: job.model, priority: job.priority.description, status: SchedulerMetricsObserver.status(job),
+            id: job.id, model: job.model, priority: job.priority.description, status: SchedulerMetricsObserver.status(job.end),
             finishReason: job.finishReason?.rawValue, promptTokens: job.promptTokens,
             completionTokens: job.completionTokens, costBlocks: job.costBlocks, enqueuedAt: job.enqueuedAt,
             admittedAt: job.admittedAt, firstTokenAt: job.firstTokenAt, finishedAt: job.finishedAt,
@@ -37,22 +37,20 @@ struct SchedulerMetricsObserver: SchedulerObserver {
         sampler?.observe(queued: s.queued, running: s.running, usedBlocks: s.blocksInUse, totalBlocks: s.totalBlocks)
     }
 
-    static func status(_ job: JobSnapshot) -> JobRecord.Status {
-        switch job.status {
-        case .stopped, .length: return .completed
-        case .cancelled: return .cancelled
-        case .timedOut: return .queueTimeout
-        case .evicted: return .evicted
-        case .shutdown: return .shutdown
-        case .failed: return .engineError
-        case .rejected:
-            switch job.failure {
-            case .tooLarge?: return .tooLarge
-            case .queueFull?: return .queueFull
-            case .shuttingDown?: return .shutdown
-            // Too large or otherwise unservable: a 400-class refusal.
-            default: return .tooLarge
-            }
+    /// The `jobs` status (and with it every /metrics ending counter) of each way a job can end: the one mapping
+    /// from the scheduler's vocabulary to the record's.
+    static func status(_ end: JobEnd) -> JobRecord.Status {
+        switch end {
+        case .finished: .completed
+        case .rejected(.tooLarge): .tooLarge
+        case .rejected(.queueFull): .queueFull
+        case .rejected(.evicted): .evicted
+        case .rejected(.shuttingDown): .shuttingDown
+        case .rejected(.invalid): .invalid
+        case .failed(.cancelled): .cancelled
+        case .failed(.queueTimeout): .queueTimeout
+        case .failed(.shutdown): .shutdown
+        case .failed(.engineError): .engineError
         }
     }
 }

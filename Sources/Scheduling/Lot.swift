@@ -1,8 +1,8 @@
-// The lot's admission rules as a value type with no threads and no clock: priorities, FIFO within a class, aging,
-// bounded overtaking, eviction and timeouts. The scheduler drives it under its lock, tests drive it directly.
+// The lot: jobs waiting for capacity, as a value type with no threads and no clock. Its order, eviction and
+// overtaking come from the admission policy; the scheduler drives it under its lock, tests drive it directly.
 import Inference
 
-struct ParkingLot: Sendable {
+struct Lot: Sendable {
     struct Entry: Sendable, Equatable {
         /// Arrival order (unique, increasing): FIFO key within a class.
         let seq: UInt64
@@ -37,59 +37,32 @@ struct ParkingLot: Sendable {
         case full
     }
 
-    let kind: SchedulerConfig.Kind
+    let policy: any AdmissionPolicy
     let maxQueue: Int
-    let agingSeconds: Double
-    let maxOvertakes: Int
     private(set) var entries: [Entry] = []
 
-    init(kind: SchedulerConfig.Kind, maxQueue: Int, agingSeconds: Double, maxOvertakes: Int) {
-        self.kind = kind
+    init(policy: any AdmissionPolicy, maxQueue: Int) {
+        self.policy = policy
         self.maxQueue = maxQueue
-        self.agingSeconds = agingSeconds
-        self.maxOvertakes = maxOvertakes
     }
 
     var count: Int { entries.count }
     var isEmpty: Bool { entries.isEmpty }
 
-    /// The class a waiter competes in now: its own, raised one step per `agingSeconds` waited.
-    func effectivePriority(_ e: Entry, now: Double) -> Priority {
-        guard kind == .parkingLot else { return .normal }
-        guard agingSeconds > 0 else { return e.priority }
-        let steps = Int(Swift.max(0, now - e.enqueuedAt) / agingSeconds)
-        return Priority(rawValue: Swift.min(Priority.critical.rawValue, e.priority.rawValue + steps)) ?? .critical
-    }
+    func effectivePriority(_ e: Entry, now: Double) -> Priority { policy.effectivePriority(e, now: now) }
+    func ordered(now: Double) -> [Entry] { policy.ordered(entries, now: now) }
 
-    /// Admission order: higher class first; within a class, resumed jobs first, then arrival order.
-    func ordered(now: Double) -> [Entry] {
-        if kind == .fifo { return entries.sorted { ($0.resumed ? 0 : 1, $0.seq) < ($1.resumed ? 0 : 1, $1.seq) } }
-        return entries
-            .map { (e: $0, p: effectivePriority($0, now: now).rawValue) }
-            .sorted { a, b in
-                if a.p != b.p { return a.p > b.p }
-                if a.e.resumed != b.e.resumed { return a.e.resumed }
-                return a.e.seq < b.e.seq
-            }
-            .map(\.e)
-    }
-
+    /// Resumed jobs do not count against `maxQueue`: they were admitted once and must always find a place.
     private var boundedCount: Int { entries.reduce(0) { $0 + ($1.resumed ? 0 : 1) } }
 
-    /// An arrival: parked if there is room; in a full parking-lot, a higher-priority arrival evicts the newest waiter
-    /// of the lowest class (resumed jobs are never evicted); otherwise the lot is full.
+    /// An arrival: parked if there is room; in a full lot, the policy may give up a waiter for it.
     mutating func offer(_ e: Entry, now: Double) -> Offer {
         if boundedCount < maxQueue {
             entries.append(e)
             return .parked
         }
-        guard kind == .parkingLot else { return .full }
-        let victim = entries.filter { !$0.resumed }.min { a, b in
-            let pa = effectivePriority(a, now: now), pb = effectivePriority(b, now: now)
-            return pa != pb ? pa < pb : a.seq > b.seq
-        }
-        guard let victim, effectivePriority(victim, now: now) < e.priority else { return .full }
-        _ = remove(victim.seq)
+        guard let victim = policy.evictionVictim(among: entries, for: e, now: now) else { return .full }
+        remove(victim.seq)
         entries.append(e)
         return .parkedEvicting(victim)
     }
@@ -123,23 +96,8 @@ struct ParkingLot: Sendable {
         entries.filter { e in e.deadline.map { now >= $0 } ?? false }
     }
 
-    /// The soonest moment something changes by itself (a deadline or an aging step), for the idle loop's sleep.
-    func nextEvent(after now: Double) -> Double? {
-        var t: Double? = nil
-        for e in entries {
-            if let d = e.deadline { t = Swift.min(t ?? d, d) }
-            if kind == .parkingLot && agingSeconds > 0 && e.priority < .critical {
-                let waited = Swift.max(0, now - e.enqueuedAt)
-                let step = e.enqueuedAt + (waited / agingSeconds).rounded(.down) * agingSeconds + agingSeconds
-                t = Swift.min(t ?? step, step)
-            }
-        }
-        return t
-    }
-
-    /// Takes out, in order, the waiters to admit given free blocks and free batch slots.
-    /// parking-lot: a waiter that does not fit may be passed by later ones that do, each blocked waiter at most
-    /// `maxOvertakes` times; fifo: admission stops at the first waiter that does not fit.
+    /// Takes out, in order, the waiters to admit given free blocks and free decode rows. A waiter that does not fit
+    /// may be passed by later ones that do, each blocked waiter at most `policy.maxOvertakes` times.
     mutating func admit(freeBlocks: Int, freeSlots: Int, now: Double) -> [Entry] {
         var free = freeBlocks
         var slots = freeSlots
@@ -153,9 +111,9 @@ struct ParkingLot: Sendable {
                 admitted.append(e)
                 slots -= 1
             } else if e.cost <= free {
-                if kind == .parkingLot {
+                if let limit = policy.maxOvertakes {
                     let blocked = blockers.contains { seq in
-                        (entries.first { $0.seq == seq }?.overtaken ?? 0) + passes[seq, default: 0] >= maxOvertakes
+                        (entries.first { $0.seq == seq }?.overtaken ?? 0) + passes[seq, default: 0] >= limit
                     }
                     if blocked { break }
                     for b in blockers { passes[b, default: 0] += 1 }
@@ -164,7 +122,7 @@ struct ParkingLot: Sendable {
                 free -= e.cost
                 slots -= 1
             } else {
-                if kind == .fifo { break }
+                guard policy.maxOvertakes != nil else { break }
                 blockers.append(e.seq)
             }
         }
@@ -174,28 +132,15 @@ struct ParkingLot: Sendable {
         return admitted
     }
 
-    /// The waiter preemption would serve: the first (in admission order) high or critical job that has waited in the
-    /// lot longer than `preemptAfter` this time. Only meaningful right after `admit` left it parked.
-    func preemptionCandidate(now: Double, preemptAfter: Double) -> Entry? {
-        guard kind == .parkingLot else { return nil }
-        return ordered(now: now).first {
-            $0.priority >= .high && !$0.holdsBlocks && now - $0.parkedAt > preemptAfter
-        }
-    }
-
-    /// The waiter a decode row would be taken for: the first (in admission order) high or critical job, if it fits
-    /// `freeBlocks` (one that does not waits for preemption, which frees blocks).
     func rowCandidate(freeBlocks: Int, now: Double) -> Entry? {
-        guard kind == .parkingLot, let e = ordered(now: now).first(where: { $0.priority >= .high }),
-              e.cost <= freeBlocks else { return nil }
-        return e
+        policy.rowCandidate(in: entries, freeBlocks: freeBlocks, now: now)
     }
 
-    /// Waiters of at least `priority`'s class now (how many drain before a new arrival).
-    func ahead(of priority: Priority, now: Double) -> Int {
-        guard kind == .parkingLot else { return entries.count }
-        return entries.filter { effectivePriority($0, now: now) >= priority }.count
+    func preemptionCandidate(now: Double, preemptAfter: Double) -> Entry? {
+        policy.preemptionCandidate(in: entries, now: now, preemptAfter: preemptAfter)
     }
+
+    func ahead(of priority: Priority, now: Double) -> Int { policy.ahead(of: priority, in: entries, now: now) }
 
     func countByPriority() -> [Priority: Int] {
         var out: [Priority: Int] = [:]

@@ -1,0 +1,146 @@
+// The engine loop's admission: from the lot into the running set, and room for priority work — a decode row lent
+// by suspension (nothing recomputed) or blocks freed by preemption (recomputed later).
+import Inference
+
+extension EngineLoop {
+    mutating func admit(now: Double) {
+        let free = allocator.available
+        let rows = config.maxBatch - running.activeRows
+        guard rows > 0 else { return }
+        let (jobs, resumed) = core.state.withLock { $0.admit(freeBlocks: free, freeRows: rows, now: now) }
+        for seq in resumed { resume(seq) }
+        if jobs.isEmpty {
+            if !resumed.isEmpty { publishState() }
+            return
+        }
+        start(jobs, now: now)
+    }
+
+    /// A suspended sequence gets a decode row back and continues from its cache (its lot entry is already gone).
+    private mutating func resume(_ seq: UInt64) {
+        if let i = running.index(of: seq) { running[i].suspended = false }
+    }
+
+    /// While shutting down nothing is admitted, so suspended sequences take free rows directly and can finish in the
+    /// grace period.
+    mutating func resumeSuspendedForShutdown() {
+        var rows = config.maxBatch - running.activeRows
+        for i in running.indices where running[i].suspended && rows > 0 {
+            running[i].suspended = false
+            rows -= 1
+            let seq = running[i].job.seq
+            core.state.withLock { $0.unsuspend(seq) }
+        }
+    }
+
+    /// A high or critical waiter that fits the free blocks but finds every decode row taken gets the row of the newest
+    /// lowest-priority running sequence at once: that sequence is suspended, not preempted — it keeps its blocks and
+    /// cache, so nothing is recomputed. Waiting `preemptAfter` first would only delay the high job: no work is lost.
+    mutating func giveRowsToPriority(now: Double) -> Bool {
+        var changed = false
+        while running.activeRows >= config.maxBatch {
+            let free = allocator.available
+            guard let need = core.state.withLock({ $0.lot.rowCandidate(freeBlocks: free, now: now) }),
+                  takeRow(below: need.priority, now: now)
+            else { break }
+            admitDirectly(need, now: now)
+            changed = true
+        }
+        return changed
+    }
+
+    /// Makes sure a decode row is free, suspending the first victim below `priority` if needed.
+    private mutating func takeRow(below priority: Priority, now: Double) -> Bool {
+        if running.activeRows < config.maxBatch { return true }
+        guard let victim = running.victims(below: priority, includingSuspended: false).first else { return false }
+        running[victim].suspended = true
+        let job = running[victim].job
+        core.state.withLock { $0.suspend(job, now: now) }
+        core.observer?.jobSuspended(id: job.request.id, priority: job.request.priority)
+        return true
+    }
+
+    /// Takes one waiter out of the lot and runs it now: the room was made for it, and left to the ordinary admission
+    /// order an aged job could take it back.
+    private mutating func admitDirectly(_ entry: Lot.Entry, now: Double) {
+        let job = core.state.withLock { $0.take(entry, now: now) }
+        if entry.holdsBlocks {
+            resume(entry.seq)
+            publishState()
+        } else if let job {
+            start([job], now: now)
+        }
+    }
+
+    /// Gives admitted jobs their blocks and puts them in the running set.
+    private mutating func start(_ jobs: [SchedulerJob], now: Double) {
+        for var job in jobs {
+            guard let blocks = allocator.allocate(job.costBlocks) else {
+                // The lot admitted against the free count, so this is a bookkeeping bug: end the job, don't lose it.
+                core.state.withLock { $0.release(job.seq, wasSuspended: false) }
+                core.conclude(job, .failed(.engine("KV block accounting mismatch")))
+                continue
+            }
+            let first = job.admittedMono == nil
+            if first {
+                job.admittedMono = now
+                job.admittedUnix = core.clock.unix()
+                let prompt = job.request.promptTokens
+                job.generation = JobProgress(
+                    tokens: prompt, sampler: Sampler(parameters: job.request.sampling, prompt: prompt),
+                    text: TextStream(stops: job.request.stop))
+            }
+            running.add(job, blocks: blocks)
+            if first {
+                core.observer?.jobAdmitted(id: job.request.id, priority: job.request.priority,
+                                           queueSeconds: now - job.enqueuedMono)
+                job.onEvent(.admitted)
+            }
+        }
+        publishState()
+    }
+
+    /// When a high/critical waiter has waited past `preemptAfter` and lower-priority running work holds the blocks it
+    /// needs, frees the first victims (only as many as needed, and only if that suffices).
+    mutating func preempt(now: Double) -> Bool {
+        guard let need = core.state.withLock({ $0.lot.preemptionCandidate(now: now, preemptAfter: config.preemptAfter) })
+        else { return false }
+        var free = allocator.available
+        // A missing row alone is `giveRowsToPriority`'s (no recompute needed); this frees blocks.
+        if need.cost <= free { return false }
+        var rows = config.maxBatch - running.activeRows
+        let victims = running.victims(below: need.priority)
+        let suspendable = victims.filter { !running[$0].suspended }.count
+        var chosen: [Int] = []
+        for i in victims {
+            if need.cost <= free { break }
+            chosen.append(i)
+            free += running[i].blocks.count
+            if !running[i].suspended { rows += 1 }
+        }
+        let rowLeft = rows > 0 || suspendable > chosen.filter { !running[$0].suspended }.count
+        guard need.cost <= free && rowLeft else { return false }
+        for i in chosen.sorted(by: >) { preemptOne(i, now: now) }
+        // The freed room goes to the waiter it was freed for: left to the ordinary admission order, an aged victim
+        // could take it back and be preempted again, forever.
+        if takeRow(below: need.priority, now: now) { admitDirectly(need, now: now) }
+        return true
+    }
+
+    private mutating func preemptOne(_ index: Int, now: Double) {
+        var r = running.remove(at: index)
+        allocator.release(r.blocks)
+        r.job.preemptions += 1
+        let job = r.job
+        let (rows, available) = (running.activeRows, allocator.available)
+        let pendingAbort: JobFailure? = core.state.withLock { s in
+            s.update(running: rows, batchSize: s.batchSize, availableBlocks: available, doubleReleases: s.doubleReleases)
+            return s.requeue(job, wasSuspended: r.suspended, now: now)
+        }
+        if let pendingAbort {
+            core.conclude(job, .failed(pendingAbort))
+        } else {
+            core.observer?.jobPreempted(id: job.request.id, priority: job.request.priority)
+        }
+    }
+}

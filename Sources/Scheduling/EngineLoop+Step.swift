@@ -1,0 +1,133 @@
+// One engine step as plan → execute → apply: the planner picks the rows, the engine runs them in one batched
+// forward pass (sampling each row as it is emitted), and apply folds the results back: scores, tokens, endings.
+import Inference
+
+extension EngineLoop {
+    mutating func step() {
+        let plan = StepPlanner(prefillChunk: config.prefillChunk, policy: policy).plan(running.items.map { r in
+            StepPlanner.Row(
+                priority: r.priority, order: r.order, suspended: r.suspended, cached: r.cached,
+                total: r.generation.tokens.count,
+                scoring: r.job.request.promptLogprobs && !r.generation.promptLogprobsSent,
+                generates: r.job.maxTokens > 0)
+        })
+        guard !plan.isEmpty else { return }
+        lastBatch = plan.items.count
+        let started = core.clock.monotonic()
+        let samples: [Int: SampledToken]
+        do {
+            samples = try execute(plan)
+        } catch {
+            let message = "engine step failed: \(error)"
+            for i in plan.items.map(\.row).sorted(by: >) { end(i, .failed(.engine(message))) }
+            return
+        }
+        let now = core.clock.monotonic()
+        core.observer?.stepFinished(batchSize: plan.items.count, tokens: plan.items.reduce(0) { $0 + $1.count },
+                                    seconds: now - started)
+        apply(plan, samples, now: now)
+    }
+
+    /// Runs the plan on the engine. Prompt scores are written as their rows arrive (the logits buffer lives only
+    /// during the call) and each generating row is sampled there too; returns the samples by plan item.
+    private mutating func execute(_ plan: StepPlan) throws -> [Int: SampledToken] {
+        for item in plan.items where item.scoring && running[item.row].promptLogprobs == nil {
+            running[item.row].promptLogprobs = Array(repeating: nil, count: running[item.row].job.request.promptTokens.count)
+        }
+        let batch = plan.items.map { item in
+            StepSequence(blockTable: running[item.row].blocks, position: item.start,
+                         tokens: Array(running[item.row].generation.tokens[item.start..<(item.start + item.count)]),
+                         logits: item.logits)
+        }
+        var samples: [Int: SampledToken] = [:]
+        try engine.step(batch) { b, t, row in
+            let item = plan.items[b]
+            let position = item.start + t
+            let request = running[item.row].job.request
+            if item.scoring && position + 1 < request.promptTokens.count {
+                let target = request.promptTokens[position + 1]
+                let (logprob, top) = Sampler.score(target, in: row, top: request.logprobs ?? 0)
+                let score = PromptTokenLogprob(
+                    token: TokenLogprob(token: target, bytes: decoder.bytes(of: target), logprob: logprob),
+                    top: withBytes(top))
+                running[item.row].promptLogprobs?[position + 1] = score
+            }
+            if position == running[item.row].generation.tokens.count - 1 && running[item.row].job.maxTokens > 0 {
+                samples[b] = running[item.row].job.generation!.sampler.sample(row, topLogprobs: request.logprobs)
+            }
+        }
+        return samples
+    }
+
+    /// Folds a step's results into the running set: the cache advances, prompt scores go out once, sampled tokens
+    /// stream, and the sequences that ended are ended (highest index first, so the others keep theirs).
+    private mutating func apply(_ plan: StepPlan, _ samples: [Int: SampledToken], now: Double) {
+        var endings: [(index: Int, outcome: SchedulerCore.Outcome)] = []
+        for (b, item) in plan.items.enumerated() {
+            let i = item.row
+            running[i].cached += item.count
+            if running[i].cached == running[i].generation.tokens.count {
+                if running[i].job.prefillDoneMono == nil { running[i].job.prefillDoneMono = now }
+                if item.scoring, let scores = running[i].promptLogprobs {
+                    running[i].job.generation!.promptLogprobsSent = true
+                    running[i].promptLogprobs = nil
+                    running[i].job.onEvent(.promptLogprobs(scores))
+                }
+                if running[i].job.maxTokens == 0 {
+                    endings.append((i, .finished(.length)))
+                    continue
+                }
+            }
+            if let sample = samples[b], let finish = accept(sample, at: i, now: now) {
+                endings.append((i, .finished(finish)))
+            }
+        }
+        for e in endings.sorted(by: { $0.index > $1.index }) { end(e.index, e.outcome) }
+    }
+
+    /// Streams one sampled token; returns the finish reason if this token ends the job. Mutates the running entry in
+    /// place so the token history and text buffers are never copied per token.
+    private mutating func accept(_ sample: SampledToken, at i: Int, now: Double) -> FinishReason? {
+        let token = sample.token
+        let request = running[i].job.request
+        running[i].job.generation!.tokens.append(token)
+        running[i].job.generation!.generated += 1
+        var text: String
+        var finish: FinishReason?
+        if decoder.endOfGenerationTokens.contains(token) {
+            text = running[i].job.generation!.text.finish()
+            finish = .stop
+        } else {
+            let pushed = running[i].job.generation!.text.push(decoder.bytes(of: token))
+            text = pushed.text
+            if pushed.stopped {
+                finish = .stop
+            } else if running[i].generation.generated >= running[i].job.maxTokens {
+                text += running[i].job.generation!.text.finish()
+                finish = .length
+            }
+        }
+        var logprob: TokenLogprob?
+        var top: [TokenLogprob] = []
+        if request.logprobs != nil, let lp = sample.logprob {
+            logprob = TokenLogprob(token: token, bytes: decoder.bytes(of: token), logprob: lp)
+            top = withBytes(sample.top)
+        }
+        if let last = running[i].job.lastTokenMono {
+            core.observer?.tokenEmitted(id: request.id, priority: request.priority, gapSeconds: now - last)
+        } else {
+            running[i].job.firstTokenMono = now
+            running[i].job.firstTokenUnix = core.clock.unix()
+            core.observer?.firstToken(id: request.id, priority: request.priority,
+                                      ttftSeconds: now - running[i].job.enqueuedMono)
+        }
+        running[i].job.lastTokenMono = now
+        running[i].job.onEvent(.token(GeneratedToken(token: token, text: text, logprob: logprob, topLogprobs: top)))
+        return finish
+    }
+
+    /// Scores as the API reports them: with each token's bytes.
+    private func withBytes(_ scores: [TokenScore]) -> [TokenLogprob] {
+        scores.map { TokenLogprob(token: $0.token, bytes: decoder.bytes(of: $0.token), logprob: $0.logprob) }
+    }
+}
