@@ -43,7 +43,7 @@ import Inference
         if let during {
             await during(s, rec)
         } else {
-            for r in requests { s.submit(r, onEvent: rec.sink(r.id)) }
+            for r in requests { s.submitTelling(r, onEvent: rec.sink(r.id)) }
         }
         _ = await eventually(600) { rec.terminalOrder.count == requests.count }
         #expect(s.stats().availableBlocks == s.stats().totalBlocks)
@@ -112,10 +112,10 @@ private func submitHighAtFourthToken(_ s: Scheduler, _ rec: Recorder, low: Gener
                                      then: @escaping @Sendable () -> Void = {}) {
     let lowSink = rec.sink(low.id), highSink = rec.sink(high.id)
     let seen = TokenCounter()
-    s.submit(low) { event in
+    s.submitTelling(low) { event in
         lowSink(event)
         if case .token = event, seen.count.add(1, ordering: .relaxed).newValue == 4 {
-            s.submit(high, onEvent: highSink)
+            s.submitTelling(high, onEvent: highSink)
             then()
         }
     }

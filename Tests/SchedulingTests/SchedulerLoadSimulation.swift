@@ -59,7 +59,7 @@ private func simulate(_ kind: SchedulerConfig.Kind, seconds: Double, warmup: Dou
                 let sent = Date().timeIntervalSince(start)
                 let finished = DispatchSemaphore(value: 0)
                 let times = Mutex<[Double]>([])
-                s.submit(req) { e in
+                s.submitTelling(req) { e in
                     switch e {
                     case .token: times.withLock { $0.append(Date().timeIntervalSince(start)) }
                     case .finished, .failed: finished.signal()

@@ -196,3 +196,26 @@ func referenceTokens(prompt: [Int32], max: Int, vocab: Int = 64, eog: Set<Int32>
     }
     return out
 }
+
+/// Handles of submitted jobs, so tests can cancel by id as a client's disconnect would.
+private let submittedHandles = Mutex<[String: JobHandle]>([:])
+
+extension Scheduler {
+    /// Submits, keeping the handle, and tells a rejection to `onEvent` as a `.failed` event: tests then read every
+    /// job's ending from one place, whether it came back from `submit` or later from the loop.
+    @discardableResult
+    func submitTelling(_ request: GenerationRequest, onEvent: @escaping @Sendable (JobEvent) -> Void) -> Submission {
+        let submission = submit(request, onEvent: onEvent)
+        switch submission {
+        case .accepted(let handle):
+            submittedHandles.withLock { $0["\(ObjectIdentifier(self))/\(request.id)"] = handle }
+        case .rejected(let failure):
+            onEvent(.failed(failure))
+        }
+        return submission
+    }
+
+    func cancel(id: String) {
+        submittedHandles.withLock { $0["\(ObjectIdentifier(self))/\(id)"] }?.cancel()
+    }
+}

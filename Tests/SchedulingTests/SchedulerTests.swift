@@ -32,7 +32,7 @@ private func doubleReleases(_ s: Scheduler) -> Int { s.core.state.withLock { $0.
         let (s, engine, rec) = make(blocks: 4)
         let jobs: [(String, Priority)] = [("l1", .low), ("n1", .normal), ("h1", .high), ("l2", .low),
                                           ("c1", .critical), ("n2", .normal)]
-        for (id, p) in jobs { s.submit(request(id, prompt: 8, max: 56, priority: p), onEvent: rec.sink(id)) }
+        for (id, p) in jobs { s.submitTelling(request(id, prompt: 8, max: 56, priority: p), onEvent: rec.sink(id)) }
         #expect(s.stats().queued == 6)
         #expect(s.stats().queuedByPriority[.low] == 2)
         s.start()
@@ -43,7 +43,7 @@ private func doubleReleases(_ s: Scheduler) -> Int { s.core.state.withLock { $0.
             #expect(rec.finish(id) == .length)
         }
         let snap = rec.finished.first { $0.id == "l2" }!
-        #expect(snap.status == .length)
+        #expect(snap.end == .finished(.length))
         #expect(snap.promptTokens == 8 && snap.completionTokens == 56 && snap.costBlocks == 4)
         #expect(snap.enqueuedAt <= snap.admittedAt! && snap.admittedAt! <= snap.firstTokenAt!)
         #expect(snap.firstTokenAt! <= snap.finishedAt)
@@ -58,10 +58,10 @@ private func doubleReleases(_ s: Scheduler) -> Int { s.core.state.withLock { $0.
     @Test func agingLetsAnOldLowJobGoBeforeNewerHigherOnes() async {
         let clock = ManualClock()
         let (s, _, rec) = make(blocks: 4, clock: clock) { $0.agingSeconds = 10; $0.queueTimeout = 100 }
-        s.submit(request("old-low", max: 56, priority: .low), onEvent: rec.sink("old-low"))
+        s.submitTelling(request("old-low", max: 56, priority: .low), onEvent: rec.sink("old-low"))
         clock.advance(25)  // two aging steps: low → high
-        s.submit(request("normal", max: 56, priority: .normal), onEvent: rec.sink("normal"))
-        s.submit(request("high", max: 56, priority: .high), onEvent: rec.sink("high"))
+        s.submitTelling(request("normal", max: 56, priority: .normal), onEvent: rec.sink("normal"))
+        s.submitTelling(request("high", max: 56, priority: .high), onEvent: rec.sink("high"))
         s.start()
         #expect(await eventually { rec.terminalOrder.count == 3 })
         #expect(rec.admittedOrder == ["old-low", "high", "normal"])
@@ -70,9 +70,9 @@ private func doubleReleases(_ s: Scheduler) -> Int { s.core.state.withLock { $0.
 
     @Test func smallJobsPassABlockedHeadOnlyMaxOvertakesTimes() async {
         let (s, _, rec) = make(blocks: 10) { $0.maxOvertakes = 2 }
-        s.submit(request("R", prompt: 8, max: 72, priority: .critical), onEvent: rec.sink("R"))  // 5 blocks
-        s.submit(request("H", prompt: 8, max: 152, priority: .high), onEvent: rec.sink("H"))  // all 10 blocks
-        for i in 1...4 { s.submit(request("s\(i)", prompt: 4, max: 4), onEvent: rec.sink("s\(i)")) }  // 1 block
+        s.submitTelling(request("R", prompt: 8, max: 72, priority: .critical), onEvent: rec.sink("R"))  // 5 blocks
+        s.submitTelling(request("H", prompt: 8, max: 152, priority: .high), onEvent: rec.sink("H"))  // all 10 blocks
+        for i in 1...4 { s.submitTelling(request("s\(i)", prompt: 4, max: 4), onEvent: rec.sink("s\(i)")) }  // 1 block
         s.start()
         #expect(await eventually { rec.terminalOrder.count == 6 })
         #expect(rec.admittedOrder == ["R", "s1", "s2", "H", "s3", "s4"])
@@ -82,17 +82,17 @@ private func doubleReleases(_ s: Scheduler) -> Int { s.core.state.withLock { $0.
     @Test func fullLotEvictsNewestLowestAndRejectsWithRetryAfter() async {
         let (s, _, rec) = make(blocks: 4) { $0.maxQueue = 2 }
         for (id, p) in [("a", Priority.low), ("b", .low), ("c", .high)] {
-            s.submit(request(id, priority: p), onEvent: rec.sink(id))
+            s.submitTelling(request(id, priority: p), onEvent: rec.sink(id))
         }
         #expect(rec.failure("b") == .evicted(retryAfterSeconds: 1))  // delivered before submit returned
-        s.submit(request("d", priority: .normal), onEvent: rec.sink("d"))
+        s.submitTelling(request("d", priority: .normal), onEvent: rec.sink("d"))
         #expect(rec.failure("a") == .evicted(retryAfterSeconds: 1))
-        s.submit(request("e", priority: .low), onEvent: rec.sink("e"))
+        s.submitTelling(request("e", priority: .low), onEvent: rec.sink("e"))
         #expect(rec.failure("e") == .queueFull(retryAfterSeconds: 1))
         let st = s.stats()
-        #expect(st.queued == 2 && st.counters.evicted == 2 && st.counters.rejectedQueueFull == 1)
-        #expect(rec.finished.first { $0.id == "e" }?.status == .rejected)
-        #expect(rec.finished.first { $0.id == "b" }?.status == .evicted)
+        #expect(st.queued == 2 && st.counters[.rejected(.evicted)] == 2 && st.counters[.rejected(.queueFull)] == 1)
+        #expect(rec.finished.first { $0.id == "e" }?.end == .rejected(.queueFull))
+        #expect(rec.finished.first { $0.id == "b" }?.end == .rejected(.evicted))
         s.start()
         #expect(await eventually { rec.terminalOrder.count == 5 })
         #expect(rec.finish("c") == .length && rec.finish("d") == .length)
@@ -103,31 +103,31 @@ private func doubleReleases(_ s: Scheduler) -> Int { s.core.state.withLock { $0.
     @Test func aJobThatWaitsPastItsTimeoutGets503NotATruncatedSuccess() async {
         let clock = ManualClock()
         let (s, _, rec) = make(blocks: 4, clock: clock)
-        s.submit(request("short", timeout: 5), onEvent: rec.sink("short"))
-        s.submit(request("default"), onEvent: rec.sink("default"))
+        s.submitTelling(request("short", timeout: 5), onEvent: rec.sink("short"))
+        s.submitTelling(request("default"), onEvent: rec.sink("default"))
         clock.advance(6)
         s.start()
         #expect(await eventually { rec.terminalOrder.count == 2 })
         #expect(rec.failure("short") == .queueTimeout(waitedSeconds: 6))
         #expect(rec.tokens("short").isEmpty)
         #expect(rec.finish("default") == .length)
-        #expect(s.stats().counters.timedOut == 1)
-        #expect(rec.finished.first { $0.id == "short" }?.status == .timedOut)
+        #expect(s.stats().counters[.failed(.queueTimeout)] == 1)
+        #expect(rec.finished.first { $0.id == "short" }?.end == .failed(.queueTimeout))
         s.shutdown(grace: 0)
     }
 
     @Test func tooLargeIsRejectedAtOnceAndTheContextCapsMaxTokens() async {
         let (s, _, rec) = make(blocks: 4) { $0.ctxSize = 48 }
-        s.submit(request("huge", prompt: 8, max: 100), onEvent: rec.sink("huge"))
+        s.submitTelling(request("huge", prompt: 8, max: 100), onEvent: rec.sink("huge"))
         #expect(rec.failure("huge") == nil)  // 8 + min(100, 40) = 48 tokens = 3 blocks: fits
-        s.submit(request("long-prompt", prompt: 60, max: 4), onEvent: rec.sink("long-prompt"))
+        s.submitTelling(request("long-prompt", prompt: 60, max: 4), onEvent: rec.sink("long-prompt"))
         #expect(rec.failure("long-prompt") == .tooLarge(costBlocks: 4, capacityBlocks: 3))
         let (small, _, rec2) = make(blocks: 2)
-        small.submit(request("big", prompt: 8, max: 100), onEvent: rec2.sink("big"))
+        small.submitTelling(request("big", prompt: 8, max: 100), onEvent: rec2.sink("big"))
         #expect(rec2.failure("big") == .tooLarge(costBlocks: 7, capacityBlocks: 2))
-        #expect(rec2.finished.first?.rejectReason == "too_large")
-        #expect(small.stats().counters.rejectedTooLarge == 1)
-        s.submit(GenerationRequest(id: "empty", model: "m", promptTokens: [], maxTokens: 3), onEvent: rec.sink("empty"))
+        #expect(rec2.finished.first?.end == .rejected(.tooLarge))
+        #expect(small.stats().counters[.rejected(.tooLarge)] == 1)
+        s.submitTelling(GenerationRequest(id: "empty", model: "m", promptTokens: [], maxTokens: 3), onEvent: rec.sink("empty"))
         #expect(rec.failure("empty") != nil)
         s.start()
         #expect(await eventually { rec.terminal("huge") != nil })
@@ -139,16 +139,16 @@ private func doubleReleases(_ s: Scheduler) -> Int { s.core.state.withLock { $0.
 
     @Test func cancelWhileParked() async {
         let (s, _, rec) = make(blocks: 4)
-        let h = s.submit(request("p"), onEvent: rec.sink("p"))
-        s.submit(request("q"), onEvent: rec.sink("q"))
-        s.cancel(id: "p")
+        let h = s.submitTelling(request("p"), onEvent: rec.sink("p")).handle
+        s.submitTelling(request("q"), onEvent: rec.sink("q"))
+        h?.cancel()
         #expect(rec.failure("p") == .cancelled)
-        h.cancel()
+        h?.cancel()
         s.start()
         #expect(await eventually { rec.terminalOrder.count == 2 })
         #expect(rec.events("p").count == 1)
-        #expect(s.stats().counters.cancelled == 1)
-        #expect(rec.finished.first { $0.id == "p" }?.status == .cancelled)
+        #expect(s.stats().counters[.failed(.cancelled)] == 1)
+        #expect(rec.finished.first { $0.id == "p" }?.end == .failed(.cancelled))
         s.shutdown(grace: 0)
     }
 
@@ -159,7 +159,7 @@ private func doubleReleases(_ s: Scheduler) -> Int { s.core.state.withLock { $0.
         })
         let (s, _, rec) = make(blocks: 40, engine: engine) { $0.prefillChunk = 16 }
         box.value.withLock { $0 = s }
-        s.submit(request("long", prompt: 200, max: 10), onEvent: rec.sink("long"))
+        s.submitTelling(request("long", prompt: 200, max: 10), onEvent: rec.sink("long"))
         s.start()
         #expect(await eventually { rec.terminal("long") != nil })
         #expect(rec.failure("long") == .cancelled)
@@ -176,7 +176,7 @@ private func doubleReleases(_ s: Scheduler) -> Int { s.core.state.withLock { $0.
         let (s, _, rec) = make(blocks: 40)
         let count = Mutex(0)
         let sink = rec.sink("d")
-        s.submit(request("d", max: 200), onEvent: { [s] e in
+        s.submitTelling(request("d", max: 200), onEvent: { [s] e in
             sink(e)
             if case .token = e, count.withLock({ $0 += 1; return $0 }) == 3 { s.cancel(id: "d") }
         })
@@ -185,7 +185,7 @@ private func doubleReleases(_ s: Scheduler) -> Int { s.core.state.withLock { $0.
         #expect(rec.failure("d") == .cancelled)
         #expect(rec.tokens("d").count == 3)
         #expect(s.stats().availableBlocks == 40)
-        #expect(s.stats().counters.cancelled == 1)
+        #expect(s.stats().counters[.failed(.cancelled)] == 1)
         s.shutdown(grace: 0)
     }
 
@@ -194,25 +194,25 @@ private func doubleReleases(_ s: Scheduler) -> Int { s.core.state.withLock { $0.
         let (s, _, rec) = make(blocks: 400, engine: engine)
         let ids = ["r1", "r2", "r3", "w1", "w2"]
         s.start()
-        for id in ids { s.submit(request(id, max: 2000), onEvent: rec.sink(id)) }  // 126 blocks each
+        for id in ids { s.submitTelling(request(id, max: 2000), onEvent: rec.sink(id)) }  // 126 blocks each
         #expect(await eventually { ["r1", "r2", "r3"].allSatisfy { !rec.tokens($0).isEmpty } })
         let st = s.stats()
         #expect(st.running == 3 && st.queued == 2 && st.availableBlocks == 400 - 3 * 126)
         #expect(st.queuedByPriority[.normal] == 2 && st.batchSize == 3)
         s.shutdown(grace: 0)
         for id in ids { #expect(rec.failure(id) == .shuttingDown) }
-        #expect(s.stats().counters.shutDown == 5)
+        #expect(s.stats().counters[.failed(.shutdown)] == 5)
         #expect(s.stats().availableBlocks == 400)
-        #expect(rec.finished.allSatisfy { $0.status == .shutdown })
-        s.submit(request("late"), onEvent: rec.sink("late"))
+        #expect(rec.finished.allSatisfy { $0.end == .failed(.shutdown) })
+        s.submitTelling(request("late"), onEvent: rec.sink("late"))
         #expect(rec.failure("late") == .shuttingDown)
-        #expect(s.stats().counters.rejectedShuttingDown == 1)
+        #expect(s.stats().counters[.rejected(.shuttingDown)] == 1)
     }
 
     @Test func shutdownGraceLetsRunningJobsFinish() async {
         let (s, _, rec) = make(blocks: 40)
         s.start()
-        for id in ["a", "b"] { s.submit(request(id, max: 30), onEvent: rec.sink(id)) }
+        for id in ["a", "b"] { s.submitTelling(request(id, max: 30), onEvent: rec.sink(id)) }
         #expect(await eventually { rec.admittedOrder.count == 2 })
         s.shutdown(grace: 120)
         #expect(rec.finish("a") == .length && rec.finish("b") == .length)
@@ -226,9 +226,9 @@ private func doubleReleases(_ s: Scheduler) -> Int { s.core.state.withLock { $0.
         let low = request("L", prompt: 10, max: 200, priority: .low)  // 14 blocks
         let high = request("H", prompt: 10, max: 20, priority: .high, seedTokens: 7)  // 2 blocks
         s.start()
-        s.submit(low, onEvent: rec.sink("L"))
+        s.submitTelling(low, onEvent: rec.sink("L"))
         #expect(await eventually { rec.tokens("L").count >= 5 })
-        s.submit(high, onEvent: rec.sink("H"))
+        s.submitTelling(high, onEvent: rec.sink("H"))
         #expect(rec.admittedOrder == ["L"])
         clock.advance(3)
         #expect(await eventually { rec.terminalOrder.count == 2 })
@@ -266,10 +266,10 @@ private func doubleReleases(_ s: Scheduler) -> Int { s.core.state.withLock { $0.
         let high = request("H", prompt: 9, max: 5, priority: .high, seedTokens: 7)
         // The clock never moves, so the 2 s preemption can never be what lets H in.
         let (s, engine, rec) = hooked(blocks: 40, clock: ManualClock(), { $0.maxBatch = 2 }) { step, s, rec in
-            if step == 4 { s.submit(high, onEvent: rec.sink("H")) }
+            if step == 4 { s.submitTelling(high, onEvent: rec.sink("H")) }
         }
-        s.submit(n1, onEvent: rec.sink("N1"))
-        s.submit(n2, onEvent: rec.sink("N2"))
+        s.submitTelling(n1, onEvent: rec.sink("N1"))
+        s.submitTelling(n2, onEvent: rec.sink("N2"))
         s.start()
         #expect(await eventually { rec.terminalOrder.count == 3 })
         #expect(rec.terminalOrder.first == "H")
@@ -301,11 +301,11 @@ private func doubleReleases(_ s: Scheduler) -> Int { s.core.state.withLock { $0.
     @Test func aSuspendedJobThatIsCancelledReleasesItsBlocksOnce() async {
         let high = request("H", prompt: 9, max: 6, priority: .high, seedTokens: 7)
         let (s, engine, rec) = hooked(blocks: 20, { $0.maxBatch = 1 }) { step, s, rec in
-            if step == 3 { s.submit(high, onEvent: rec.sink("H")) }
+            if step == 3 { s.submitTelling(high, onEvent: rec.sink("H")) }
             if step == 5 { s.cancel(id: "N") }
         }
         let normal = request("N", prompt: 10, max: 100)
-        s.submit(normal, onEvent: rec.sink("N"))
+        s.submitTelling(normal, onEvent: rec.sink("N"))
         s.start()
         #expect(await eventually { rec.terminalOrder.count == 2 })
         #expect(rec.suspended == ["N"])
@@ -315,7 +315,7 @@ private func doubleReleases(_ s: Scheduler) -> Int { s.core.state.withLock { $0.
         #expect(rec.tokens("H") == referenceTokens(prompt: high.promptTokens, max: 6))
         let st = s.stats()
         #expect(st.availableBlocks == 20 && st.running == 0 && st.queued == 0)
-        #expect(st.counters.cancelled == 1)
+        #expect(st.counters[.failed(.cancelled)] == 1)
         #expect(doubleReleases(s) == 0)
         #expect(engine.violations.isEmpty)
         s.shutdown(grace: 0)
@@ -324,10 +324,10 @@ private func doubleReleases(_ s: Scheduler) -> Int { s.core.state.withLock { $0.
     @Test func aHighPromptIsPrefilledFirstAndLowerPromptsWaitForIt() async {
         let high = request("H", prompt: 20, max: 3, priority: .high, seedTokens: 7)
         let (s, engine, rec) = hooked(blocks: 40, { $0.prefillChunk = 32; $0.maxBatch = 4 }) { step, s, rec in
-            if step == 2 { s.submit(high, onEvent: rec.sink("H")) }
+            if step == 2 { s.submitTelling(high, onEvent: rec.sink("H")) }
         }
         let long = request("N", prompt: 200, max: 4)
-        s.submit(long, onEvent: rec.sink("N"))
+        s.submitTelling(long, onEvent: rec.sink("N"))
         s.start()
         #expect(await eventually { rec.terminalOrder.count == 2 })
         let steps = engine.composition
@@ -343,9 +343,9 @@ private func doubleReleases(_ s: Scheduler) -> Int { s.core.state.withLock { $0.
     @Test func fifoNeitherSuspendsNorReordersPrefill() async {
         let high = request("H", prompt: 9, max: 3, priority: .high, seedTokens: 7)
         let (s, engine, rec) = hooked(blocks: 40, { $0.kind = .fifo; $0.maxBatch = 1 }) { step, s, rec in
-            if step == 2 { s.submit(high, onEvent: rec.sink("H")) }
+            if step == 2 { s.submitTelling(high, onEvent: rec.sink("H")) }
         }
-        s.submit(request("N", prompt: 10, max: 8), onEvent: rec.sink("N"))
+        s.submitTelling(request("N", prompt: 10, max: 8), onEvent: rec.sink("N"))
         s.start()
         #expect(await eventually { rec.terminalOrder.count == 2 })
         #expect(rec.terminalOrder == ["N", "H"])
@@ -357,8 +357,8 @@ private func doubleReleases(_ s: Scheduler) -> Int { s.core.state.withLock { $0.
     @Test func fifoAdmitsInArrivalOrderAndNeverEvicts() async {
         let (s, _, rec) = make(blocks: 4) { $0.kind = .fifo; $0.maxQueue = 4 }
         let jobs: [(String, Priority)] = [("l1", .low), ("h1", .high), ("n1", .normal), ("c1", .critical)]
-        for (id, p) in jobs { s.submit(request(id, max: 56, priority: p), onEvent: rec.sink(id)) }
-        s.submit(request("c2", priority: .critical), onEvent: rec.sink("c2"))
+        for (id, p) in jobs { s.submitTelling(request(id, max: 56, priority: p), onEvent: rec.sink(id)) }
+        s.submitTelling(request("c2", priority: .critical), onEvent: rec.sink("c2"))
         #expect(rec.failure("c2") == .queueFull(retryAfterSeconds: 1))
         #expect(s.stats().schedulerType == "fifo")
         s.start()
@@ -372,9 +372,9 @@ private func doubleReleases(_ s: Scheduler) -> Int { s.core.state.withLock { $0.
         let (s, _, rec) = make(blocks: 100, engine: engine) { $0.prefillChunk = 16; $0.maxBatch = 4 }
         s.start()
         let a = request("A", prompt: 4, max: 60), b = request("B", prompt: 100, max: 5, seedTokens: 3)
-        s.submit(a, onEvent: rec.sink("A"))
+        s.submitTelling(a, onEvent: rec.sink("A"))
         #expect(await eventually { rec.tokens("A").count >= 2 })
-        s.submit(b, onEvent: rec.sink("B"))
+        s.submitTelling(b, onEvent: rec.sink("B"))
         #expect(await eventually { rec.terminalOrder.count == 2 })
         let steps = engine.composition
         #expect(steps.allSatisfy { $0.filter { $0 > 1 }.reduce(0, +) <= 16 })
@@ -399,9 +399,9 @@ private func doubleReleases(_ s: Scheduler) -> Int { s.core.state.withLock { $0.
         let cut = letters.range(of: stopString)!.lowerBound
         var stopped = plain
         stopped.stop = [stopString]
-        s.submit(scoring, onEvent: rec.sink("score"))
-        s.submit(lp, onEvent: rec.sink("lp"))
-        s.submit(stopped, onEvent: rec.sink("stop"))
+        s.submitTelling(scoring, onEvent: rec.sink("score"))
+        s.submitTelling(lp, onEvent: rec.sink("lp"))
+        s.submitTelling(stopped, onEvent: rec.sink("stop"))
         s.start()
         #expect(await eventually { rec.terminalOrder.count == 3 })
 
@@ -465,12 +465,12 @@ private func doubleReleases(_ s: Scheduler) -> Int { s.core.state.withLock { $0.
             let cancelAt = rnd(10) == 0 ? 1 + rnd(5) : 0
             let seen = Mutex(0)
             let sink = rec.sink(id)
-            let h = s.submit(r, onEvent: { [s] e in
+            let h = s.submitTelling(r, onEvent: { [s] e in
                 sink(e)
                 if cancelAt > 0, case .token = e, seen.withLock({ $0 += 1; return $0 }) == cancelAt { s.cancel(id: id) }
             })
-            handles.append(h)
-            if rnd(10) == 0 { handles[rnd(handles.count)].cancel() }
+            if let h = h.handle { handles.append(h) }
+            if rnd(10) == 0, !handles.isEmpty { handles[rnd(handles.count)].cancel() }
             if i % 8 == 0 { try await Task.sleep(for: .microseconds(300)) }
         }
         let allEnded = await eventually(20) { rec.terminalOrder.count == total }
@@ -489,11 +489,12 @@ private func doubleReleases(_ s: Scheduler) -> Int { s.core.state.withLock { $0.
         #expect(Set(rec.terminalOrder).count == total)
         #expect(rec.finished.count == total && Set(rec.finished.map(\.id)).count == total)
         let c = st.counters
-        #expect(c.completed + c.cancelled + c.timedOut + c.evicted + c.rejected + c.shutDown + c.failed == total)
-        #expect(c.failed == 0)
+        #expect(c.ends.values.reduce(0, +) == total)
+        #expect(c[.failed(.engineError)] == 0)
         // every end state occurred
-        #expect(c.completed > 0 && c.cancelled > 0 && c.timedOut > 0 && c.rejectedTooLarge > 0)
-        #expect(c.rejectedQueueFull + c.evicted > 0 && c.preempted > 0 && c.suspended > 0)
+        #expect(c.completed > 0 && c[.failed(.cancelled)] > 0 && c[.failed(.queueTimeout)] > 0)
+        #expect(c[.rejected(.tooLarge)] > 0)
+        #expect(c[.rejected(.queueFull)] + c[.rejected(.evicted)] > 0 && c.preempted > 0 && c.suspended > 0)
         // batching, chunking and preemption never changed anyone's tokens
         var checked = 0
         for (id, r) in requests {
