@@ -1,4 +1,4 @@
-// The scheduler's knobs (the service maps its CLI flags onto these); defaults match the issue's.
+// The scheduler's knobs; `valet serve` exposes each as a flag and reads its default from here.
 import Inference
 
 public struct SchedulerConfig: Sendable {

@@ -25,7 +25,7 @@ PROMTOOL = shutil.which("promtool")
 PROMETHEUS = shutil.which("prometheus")
 needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="promtool missing: `make deps` installs Debian's prometheus")
 
-# What issue 6 asks the dashboard to show: panel title -> metric names its queries must use.
+# What an operator must be able to see on the dashboard: panel title -> metric names its queries must use.
 REQUIRED_PANELS = {
     "Request rate by status": ["valet_http_requests_total"],
     "Time to first token": ["valet_time_to_first_token_seconds_bucket"],

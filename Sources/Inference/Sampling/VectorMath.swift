@@ -5,6 +5,24 @@ enum VectorMath {
     private static let lanes = 16
     typealias Vec = SIMD16<Float>
 
+    /// The shared arithmetic of both exps, for one lane or sixteen: the rounded scaled input `t` (its low bits hold
+    /// the power of two) and the polynomial on the remainder. One body, so the scalar walk and the vector sum agree.
+    @inline(__always)
+    private static func expParts<V: ExpLane>(_ xc: V, one: V) -> (t: V, y: V) {
+        let t = xc * 1.442_695_04 + 12_582_912.0
+        let fx = t - 12_582_912.0
+        var r = xc - fx * 0.693_359_375
+        r = r + fx * 2.121_944_40e-4
+        var y = one * 1.987_569_15e-4
+        y = y * r + 1.398_199_95e-3
+        y = y * r + 8.333_451_9e-3
+        y = y * r + 4.166_579_59e-2
+        y = y * r + 1.666_666_55e-1
+        y = y * r + 5.000_000_12e-1
+        y = y * (r * r) + r + 1
+        return (t, y)
+    }
+
     /// exp(x), Cephes-style: round x·log2(e) with the 1.5·2^23 trick (its bits hold the integer), a degree-6
     /// polynomial on the remainder, the power of two built from bits. Below -87 gives exactly 0, so a token banned
     /// with a -inf bias can never be drawn. Written with plain lane-wise ops only: SIMD rounding / conversion
@@ -14,17 +32,7 @@ enum VectorMath {
         var xc = x
         xc.replace(with: -87.5, where: x .< -87.5)
         xc.replace(with: 88, where: x .> 88)
-        let t = xc * 1.442_695_04 + 12_582_912.0
-        let fx = t - 12_582_912.0
-        var r = xc - fx * 0.693_359_375
-        r = r + fx * 2.121_944_40e-4
-        var y = Vec(repeating: 1.987_569_15e-4)
-        y = y * r + 1.398_199_95e-3
-        y = y * r + 8.333_451_9e-3
-        y = y * r + 4.166_579_59e-2
-        y = y * r + 1.666_666_55e-1
-        y = y * r + 5.000_000_12e-1
-        y = y * (r * r) + r + 1
+        let (t, y) = expParts(xc, one: Vec(repeating: 1))
         let n = unsafeBitCast(t, to: SIMD16<Int32>.self) &- 0x4B40_0000
         var v = y * unsafeBitCast((n &+ 127) &<< 23, to: Vec.self)
         v.replace(with: 0, where: x .< -87)
@@ -35,17 +43,7 @@ enum VectorMath {
     @inline(__always)
     static func exp(_ x: Float) -> Float {
         let xc = x < -87.5 ? -87.5 : (x > 88 ? 88 : x)
-        let t = xc * 1.442_695_04 + 12_582_912.0
-        let fx = t - 12_582_912.0
-        var r = xc - fx * 0.693_359_375
-        r = r + fx * 2.121_944_40e-4
-        var y: Float = 1.987_569_15e-4
-        y = y * r + 1.398_199_95e-3
-        y = y * r + 8.333_451_9e-3
-        y = y * r + 4.166_579_59e-2
-        y = y * r + 1.666_666_55e-1
-        y = y * r + 5.000_000_12e-1
-        y = y * (r * r) + r + 1
+        let (t, y) = expParts(xc, one: Float(1))
         let n = Int32(bitPattern: t.bitPattern) &- 0x4B40_0000
         let v = y * Float(bitPattern: UInt32(bitPattern: (n &+ 127) &<< 23))
         return x < -87 ? 0 : v
@@ -97,3 +95,16 @@ enum VectorMath {
         return m + Float(Foundation.log(s))
     }
 }
+
+/// What `VectorMath.expParts` needs of a lane type: Float and SIMD16<Float> both have it.
+protocol ExpLane {
+    static func * (a: Self, b: Self) -> Self
+    static func * (a: Self, b: Float) -> Self
+    static func + (a: Self, b: Self) -> Self
+    static func + (a: Self, b: Float) -> Self
+    static func - (a: Self, b: Self) -> Self
+    static func - (a: Self, b: Float) -> Self
+}
+
+extension Float: ExpLane {}
+extension SIMD16: ExpLane where Scalar == Float {}
