@@ -69,11 +69,11 @@ let package = Package(
             plugins: ["BuildRevision"]
         ),
         .plugin(name: "BuildRevision", capability: .buildTool()),
-        // Shared by the test targets: where the default model is, and a blocking loopback HTTP client for the tests
-        // that check what goes on the wire.
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        // Shared by the test targets: where the default model is, a blocking loopback HTTP client for the tests
+        // that check what goes on the wire, and a socket-free driver (router + middleware into a recording sink).
+        .target(name: "TestSupport", dependencies: ["HTTPServer"], path: "Tests/TestSupport"),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "TestSupport"]),
-        .testTarget(name: "OpenAIAPITests", dependencies: ["OpenAIAPI", "HTTPServer", "Scheduling", "Inference"]),
+        .testTarget(name: "OpenAIAPITests", dependencies: ["OpenAIAPI", "HTTPServer", "Scheduling", "Inference", "TestSupport"]),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "Inference", "TestSupport"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "CKernels", "TestSupport"]),
         .testTarget(name: "LocksTests", dependencies: ["Locks", "TestSupport"]),

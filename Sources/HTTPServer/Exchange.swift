@@ -18,7 +18,6 @@ final class Exchange: @unchecked Sendable {
     var discardedBytes = 0
     var bodyTooLarge = false
     var dispatched = false
-    var routeLabel = "unmatched"
 
     struct State {
         /// MHD_suspend_connection was called and no resume has been issued since.
@@ -30,7 +29,6 @@ final class Exchange: @unchecked Sendable {
         var responded = false
         var pending: HTTPResponse?
         var headQueued = false
-        var status = 0
         var streaming = false
         var buffer: [UInt8] = []
         var readOffset = 0
@@ -65,7 +63,6 @@ final class Exchange: @unchecked Sendable {
             guard !s.responded, !s.closed else { return false }
             s.responded = true
             s.pending = response
-            s.status = response.status
             if case .stream = response.body { s.streaming = true }
             wakeIfNeeded(&s)
             return true
@@ -177,37 +174,15 @@ final class Exchange: @unchecked Sendable {
     }
 
     /// Request-completed callback. `ok` is MHD's verdict; a stream that never finished did not complete.
-    func complete(ok: Bool) -> (status: Int, completed: Bool) {
-        let (handlers, status, completed) = state.withLock { s in
+    func complete(ok: Bool) {
+        let (handlers, completed) = state.withLock { s in
             s.closed = true
             s.suspended = false
             let handlers = s.closeHandlers
             s.closeHandlers = []
             let completed = ok && s.headQueued && (!s.streaming || s.finished)
-            return (handlers, s.status, completed)
+            return (handlers, completed)
         }
         for handler in handlers { handler(completed) }
-        return (status, completed)
     }
-}
-
-/// The handle a route handler answers through; safe to keep and call from any thread.
-public struct Responder: Sendable {
-    let exchange: Exchange
-
-    /// Answer once. For `.stream` bodies, follow with `write` calls and one `finish`.
-    @discardableResult
-    public func respond(_ response: HTTPResponse) -> Bool { exchange.respond(response) }
-
-    /// Append bytes to a streamed body; false once the client is gone.
-    @discardableResult
-    public func write(_ bytes: [UInt8]) -> Bool { exchange.write(bytes) }
-
-    public func finish() { exchange.finish() }
-
-    /// Runs once when the connection ends: true if the whole response was delivered, false if the
-    /// client left (or the server stopped) first. Runs at once if that already happened.
-    public func onClose(_ handler: @escaping @Sendable (_ completed: Bool) -> Void) { exchange.onClose(handler) }
-
-    public var isClientGone: Bool { exchange.isClosed }
 }

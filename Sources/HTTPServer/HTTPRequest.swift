@@ -31,6 +31,11 @@ public struct HTTPRequest: Sendable {
     public var body: [UInt8]
     /// Values of `{name}` segments of the matched route.
     public var pathParameters: [String: String] = [:]
+    /// The matched pattern, or what kind of miss it was ("not_found", "method_not_allowed", "unmatched"): a
+    /// bounded label for metrics and logs.
+    public var route = "unmatched"
+    /// When the request's head arrived, before its body: an exchange's duration is measured from here.
+    public var received = ContinuousClock.now
 
     public init(method: String, path: String, query: [String: String] = [:],
                 headers: HTTPHeaders = HTTPHeaders(), body: [UInt8] = []) {

@@ -27,21 +27,10 @@ public struct HTTPServerError: Error, CustomStringConvertible {
     public var description: String
 }
 
-/// One finished exchange, for access metrics (never carries the body or headers).
-public struct HTTPExchangeRecord: Sendable {
-    public var handler: String
-    public var method: String
-    public var status: Int
-    public var seconds: Double
-    public var completed: Bool
-}
-
 public final class HTTPServer: @unchecked Sendable {
     public let configuration: HTTPServerConfiguration
-    let router: Router
-    /// Builds the body for errors the HTTP layer answers itself (404, 405, 413).
-    let errorResponse: @Sendable (_ status: Int, _ message: String) -> HTTPResponse
-    let onExchange: (@Sendable (HTTPExchangeRecord) -> Void)?
+    /// Routing, middleware and error rendering; the daemon only feeds it requests and sinks.
+    let responder: RouterResponder
 
     // Set in start() and cleared in stop(), both called from one controlling thread.
     private var daemon: OpaquePointer?
@@ -51,17 +40,11 @@ public final class HTTPServer: @unchecked Sendable {
     private var watchdog: Thread?
     private let watchdogDone = DispatchSemaphore(value: 0)
 
+    /// `errorResponse` renders the HTTP layer's own refusals (404, 405, 413, 415, 431) and unrenderable errors (500).
     public init(configuration: HTTPServerConfiguration, router: Router,
-                errorResponse: @escaping @Sendable (Int, String) -> HTTPResponse = HTTPServer.plainError,
-                onExchange: (@Sendable (HTTPExchangeRecord) -> Void)? = nil) {
+                errorResponse: @escaping @Sendable (Int, String) -> HTTPResponse = RouterResponder.plainError) {
         self.configuration = configuration
-        self.router = router
-        self.errorResponse = errorResponse
-        self.onExchange = onExchange
-    }
-
-    public static let plainError: @Sendable (Int, String) -> HTTPResponse = { status, message in
-        HTTPResponse.text(status, message + "\n")
+        self.responder = RouterResponder(router: router, errorResponse: errorResponse)
     }
 
     public var port: UInt16 { boundPort }
@@ -170,14 +153,14 @@ public final class HTTPServer: @unchecked Sendable {
             if HTTPServer.headerBytes(method: method, url: url, headers: headers) > configuration.maxHeaderBytes {
                 exchange.bodyTooLarge = true  // whatever body follows is discarded unread
                 exchange.dispatched = true
-                return queue(errorResponse(431, "Request headers exceed the limit of \(configuration.maxHeaderBytes) bytes."),
-                             on: exchange)
+                return refuse(exchange, HTTPRefusal(
+                    status: 431, message: "Request headers exceed the limit of \(configuration.maxHeaderBytes) bytes."))
             }
             // Refuse an oversized body before reading any of it (and before 100-continue).
             if let length = exchange.headers["content-length"].flatMap({ Int($0) }), length > configuration.maxBodyBytes {
                 exchange.bodyTooLarge = true
                 exchange.dispatched = true
-                return queue(tooLargeResponse(), on: exchange)
+                return refuse(exchange, tooLarge)
             }
             if let length = exchange.headers["content-length"].flatMap({ Int($0) }), length > 0 {
                 exchange.body.reserveCapacity(length)
@@ -207,10 +190,14 @@ public final class HTTPServer: @unchecked Sendable {
         if !exchange.dispatched {
             exchange.dispatched = true
             if exchange.bodyTooLarge {
-                return queue(tooLargeResponse(), on: exchange)
+                return refuse(exchange, tooLarge)
             }
             dispatch(exchange)
         }
+        return proceed(exchange)
+    }
+
+    private func proceed(_ exchange: Exchange) -> MHD_Result {
         switch exchange.nextAction() {
         case .queue(let response): return queue(response, on: exchange)
         case .suspended: return .YES
@@ -231,33 +218,28 @@ public final class HTTPServer: @unchecked Sendable {
         headers.reduce(method.utf8.count + url.utf8.count + 12) { $0 + $1.0.utf8.count + $1.1.utf8.count + 4 }
     }
 
-    private func tooLargeResponse() -> HTTPResponse {
-        errorResponse(413, "Request body exceeds the limit of \(configuration.maxBodyBytes) bytes.")
+    private var tooLarge: HTTPRefusal {
+        HTTPRefusal(status: 413, message: "Request body exceeds the limit of \(configuration.maxBodyBytes) bytes.")
+    }
+
+    private func request(for exchange: Exchange) -> HTTPRequest {
+        var request = HTTPRequest(method: exchange.method, path: exchange.path, query: exchange.query,
+                                  headers: exchange.headers, body: exchange.body)
+        request.received = exchange.started
+        return request
     }
 
     private func dispatch(_ exchange: Exchange) {
-        var request = HTTPRequest(method: exchange.method, path: exchange.path, query: exchange.query,
-                                  headers: exchange.headers, body: exchange.body)
+        let request = request(for: exchange)
         exchange.body = []
-        let responder = Responder(exchange: exchange)
-        switch router.resolve(method: exchange.method, path: exchange.path) {
-        case .matched(let label, let parameters, let consumes, let handler):
-            exchange.routeLabel = label
-            guard Router.accepts(exchange.headers["content-type"], required: consumes) else {
-                responder.respond(errorResponse(415, "Content-Type must be \(consumes ?? "")."))
-                return
-            }
-            request.pathParameters = parameters
-            handler(request, responder)
-        case .methodNotAllowed(let allowed):
-            exchange.routeLabel = "method_not_allowed"
-            var response = errorResponse(405, "Method \(exchange.method) is not allowed on \(exchange.path); use \(allowed.joined(separator: ", ")).")
-            response.headers.append(("Allow", allowed.joined(separator: ", ")))
-            responder.respond(response)
-        case .notFound:
-            exchange.routeLabel = "not_found"
-            responder.respond(errorResponse(404, "No route for \(exchange.method) \(exchange.path)."))
-        }
+        responder.respond(to: request, sink: ExchangeSink(exchange: exchange))
+    }
+
+    /// Refused before routing, yet through the router-wide middleware so metrics and logs count it. The answer is
+    /// given synchronously, so it can be queued at once.
+    private func refuse(_ exchange: Exchange, _ refusal: HTTPRefusal) -> MHD_Result {
+        responder.refuse(request(for: exchange), refusal, sink: ExchangeSink(exchange: exchange))
+        return proceed(exchange)
     }
 
     /// MHD thread: hand a response to MHD (a copied buffer, or a reader over the exchange's stream).
@@ -265,7 +247,7 @@ public final class HTTPServer: @unchecked Sendable {
         let mhdResponse: OpaquePointer?
         switch response.body {
         case .bytes(let bytes):
-            exchange.state.withLock { $0.status = response.status; $0.headQueued = true }
+            exchange.state.withLock { $0.headQueued = true }
             mhdResponse = bytes.withUnsafeBytes { raw in
                 MHD_create_response_from_buffer(raw.count, UnsafeMutableRawPointer(mutating: raw.baseAddress), .RESPMEM_MUST_COPY)
             }
@@ -288,13 +270,7 @@ public final class HTTPServer: @unchecked Sendable {
         context.pointee = nil
         let exchange = Unmanaged<Exchange>.fromOpaque(raw).takeRetainedValue()
         live.withLock { _ = $0.removeValue(forKey: ObjectIdentifier(exchange)) }
-        let (status, completed) = exchange.complete(ok: code == .REQUEST_TERMINATED_COMPLETED_OK)
-        if let onExchange {
-            let elapsed = ContinuousClock.now - exchange.started
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-            onExchange(HTTPExchangeRecord(handler: exchange.routeLabel, method: exchange.method,
-                                          status: status == 0 ? 499 : status, seconds: seconds, completed: completed))
-        }
+        exchange.complete(ok: code == .REQUEST_TERMINATED_COMPLETED_OK)
     }
 
     private static func values(_ connection: OpaquePointer, _ kind: MHD_ValueKind) -> [(String, String)] {

@@ -1,7 +1,6 @@
-// Maps method + path to a handler; tells a wrong method (405) from an unknown path (404).
+// Maps method + path to a handler (with the middleware of its route); tells a wrong method (405) from an unknown
+// path (404). Middleware added with `use` wraps every request, misses included.
 import Foundation
-
-public typealias HTTPHandler = @Sendable (HTTPRequest, Responder) -> Void
 
 public struct Router: Sendable {
     enum Segment: Sendable, Equatable {
@@ -26,6 +25,8 @@ public struct Router: Sendable {
     }
 
     private var routes: [Route] = []
+    /// Outermost first; they run for every request, before the route's own middleware.
+    private(set) var middleware: [any HTTPMiddleware] = []
 
     public init() {}
 
@@ -36,17 +37,27 @@ public struct Router: Sendable {
         return seen
     }
 
-    /// `pattern` segments written `{name}` match any one non-empty segment.
+    /// Wraps every request, including 404, 405 and the server's own refusals, so metrics and logs see them all.
+    public mutating func use(_ middleware: any HTTPMiddleware) {
+        self.middleware.append(middleware)
+    }
+
+    /// `pattern` segments written `{name}` match any one non-empty segment. `middleware` (outermost first) wraps
+    /// this route only, inside the router-wide middleware and after the Content-Type check.
     public mutating func add(_ method: String, _ pattern: String, consumes: String? = nil,
-                             _ handler: @escaping HTTPHandler) {
+                             middleware: [any HTTPMiddleware] = [], _ handler: @escaping HTTPHandler) {
         let segments = Router.split(pattern).map { part -> Segment in
             if part.hasPrefix("{") && part.hasSuffix("}") && part.count > 2 {
                 return .parameter(String(part.dropFirst().dropLast()))
             }
             return .literal(part)
         }
+        var wrapped = handler
+        if !middleware.isEmpty {
+            wrapped = { request, sink in try middleware.run(request, sink, handler: handler) }
+        }
         routes.append(Route(method: method.uppercased(), segments: segments, label: pattern,
-                            consumes: consumes?.lowercased(), handler: handler))
+                            consumes: consumes?.lowercased(), handler: wrapped))
     }
 
     public func resolve(method: String, path: String) -> Resolution {

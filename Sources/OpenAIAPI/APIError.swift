@@ -1,4 +1,6 @@
-// An OpenAI-shaped error: HTTP status plus `{"error": {"message", "type", "param", "code"}}`.
+// An OpenAI-shaped error: HTTP status plus `{"error": {"message", "type", "param", "code"}}`. Handlers throw it;
+// it renders itself where the router catches it.
+import HTTPServer
 import Scheduling
 import Foundation
 import Inference
@@ -56,6 +58,26 @@ public struct APIError: Error, Sendable, Equatable {
                         param: maxTokens == nil ? "messages" : "max_tokens", code: "context_length_exceeded")
     }
 
+    /// The HTTP layer's own refusals (and errors that cannot render themselves, as 500), in this shape: the
+    /// server's `errorResponse`.
+    public static func http(status: Int, message: String) -> APIError {
+        let code: String
+        switch status {
+        case 404: code = "not_found"
+        case 405: code = "method_not_allowed"
+        case 413: code = "request_too_large"
+        case 415: code = "unsupported_media_type"
+        case 431: code = "request_header_fields_too_large"
+        case 500: return APIError(status: 500, message: message, type: "server_error", code: "internal_error")
+        default: code = "http_\(status)"
+        }
+        return APIError(status: status, message: message, type: "invalid_request_error", code: code)
+    }
+
+    public static let httpErrorResponse: @Sendable (Int, String) -> HTTPResponse = { status, message in
+        APIError.http(status: status, message: message).response
+    }
+
     /// How a scheduler failure reaches the client.
     public static func from(_ failure: JobFailure) -> APIError {
         switch failure {
@@ -82,4 +104,13 @@ public struct APIError: Error, Sendable, Equatable {
             return APIError(status: 500, message: "The inference engine failed: \(why)", type: "server_error", code: "engine_error")
         }
     }
+}
+
+extension APIError: HTTPResponseError {
+    public var responseHeaders: [(String, String)] {
+        // Sorted: a dictionary's order would make the answer's bytes differ between runs.
+        [("Content-Type", "application/json")] + headers.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+    }
+
+    public var responseBody: [UInt8] { OpenAICodec.errorJSON(self) }
 }

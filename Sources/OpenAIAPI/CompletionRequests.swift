@@ -111,15 +111,23 @@ public enum RequestDecoder {
         return object
     }
 
-    public static func decodeChat(_ body: [UInt8], limits: Limits) throws -> ChatCompletionRequest {
+    /// What both endpoints read first: the object, the shared parameters, the unsupported ones refused, and
+    /// the endpoint's own required field.
+    private static func fields(_ body: [UInt8], limits: Limits, maxTokensFloor: Int,
+                               required: String) throws -> (FieldReader, CommonParameters, JSONValue) {
         let fields = FieldReader(object: try object(body))
-        var request = ChatCompletionRequest()
-        request.common = try common(fields, limits: limits, maxTokensFloor: 1)
+        let common = try common(fields, limits: limits, maxTokensFloor: maxTokensFloor)
         try rejectUnsupported(fields)
-
-        guard let messagesValue = fields.value("messages") else {
-            throw APIError.invalid("'messages' is required.", param: "messages")
+        guard let value = fields.value(required) else {
+            throw APIError.invalid("'\(required)' is required.", param: required)
         }
+        return (fields, common, value)
+    }
+
+    public static func decodeChat(_ body: [UInt8], limits: Limits) throws -> ChatCompletionRequest {
+        let (fields, common, messagesValue) = try fields(body, limits: limits, maxTokensFloor: 1, required: "messages")
+        var request = ChatCompletionRequest()
+        request.common = common
         guard case .array(let items) = messagesValue else {
             throw APIError.invalid("'messages' must be an array, got \(messagesValue.typeName).", param: "messages")
         }
@@ -135,14 +143,9 @@ public enum RequestDecoder {
     }
 
     public static func decodeCompletion(_ body: [UInt8], limits: Limits) throws -> CompletionRequest {
-        let fields = FieldReader(object: try object(body))
+        let (fields, common, promptValue) = try fields(body, limits: limits, maxTokensFloor: 0, required: "prompt")
         var request = CompletionRequest()
-        request.common = try common(fields, limits: limits, maxTokensFloor: 0)
-        try rejectUnsupported(fields)
-
-        guard let promptValue = fields.value("prompt") else {
-            throw APIError.invalid("'prompt' is required.", param: "prompt")
-        }
+        request.common = common
         switch promptValue {
         case .string(let s):
             request.prompts = [s]

@@ -77,32 +77,30 @@ public struct ChatTokenLogprob: Encodable, Sendable, Equatable {
 
 public struct ChatLogprobs: Encodable, Sendable, Equatable {
     public var content: [ChatTokenLogprob]
-    enum CodingKeys: String, CodingKey { case content, refusal }
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(content, forKey: .content)
-        try c.encodeNil(forKey: .refusal)
-    }
+    @ExplicitNull public var refusal: String? = nil
+}
+
+/// The assistant's whole message in a chat answer; this server never refuses.
+public struct AssistantMessage: Encodable, Sendable {
+    public var role = "assistant"
+    public var content: String
+    @ExplicitNull public var refusal: String? = nil
 }
 
 public struct ChatChoice: Encodable, Sendable {
     public var index: Int
-    public var content: String
-    public var logprobs: ChatLogprobs?
+    public var message: AssistantMessage
+    @ExplicitNull public var logprobs: ChatLogprobs?
     public var finishReason: String
 
-    enum CodingKeys: String, CodingKey { case index, message, logprobs, finishReason = "finish_reason" }
-    enum MessageKeys: String, CodingKey { case role, content, refusal }
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(index, forKey: .index)
-        var message = c.nestedContainer(keyedBy: MessageKeys.self, forKey: .message)
-        try message.encode("assistant", forKey: .role)
-        try message.encode(content, forKey: .content)
-        try message.encodeNil(forKey: .refusal)
-        try c.encodeOrNull(logprobs, forKey: .logprobs)
-        try c.encode(finishReason, forKey: .finishReason)
+    init(index: Int, content: String, logprobs: ChatLogprobs?, finishReason: String) {
+        self.index = index
+        self.message = AssistantMessage(content: content)
+        self.logprobs = logprobs
+        self.finishReason = finishReason
     }
+
+    enum CodingKeys: String, CodingKey { case index, message, logprobs, finishReason = "finish_reason" }
 }
 
 /// Fields every completion object and chunk carries.
@@ -145,23 +143,25 @@ public struct ChatCompletionResponse: Encodable, Sendable {
 }
 
 public struct ChatChunkChoice: Encodable, Sendable {
+    /// What a chunk adds to the message; absent fields are left out, as OpenAI does.
+    public struct Delta: Encodable, Sendable {
+        public var role: String?
+        public var content: String?
+    }
+
     public var index: Int
-    public var role: String?
-    public var content: String?
-    public var logprobs: ChatLogprobs?
-    public var finishReason: String?
+    public var delta: Delta
+    @ExplicitNull public var logprobs: ChatLogprobs?
+    @ExplicitNull public var finishReason: String?
+
+    init(index: Int, role: String? = nil, content: String? = nil, logprobs: ChatLogprobs? = nil, finishReason: String? = nil) {
+        self.index = index
+        self.delta = Delta(role: role, content: content)
+        self.logprobs = logprobs
+        self.finishReason = finishReason
+    }
 
     enum CodingKeys: String, CodingKey { case index, delta, logprobs, finishReason = "finish_reason" }
-    enum DeltaKeys: String, CodingKey { case role, content }
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(index, forKey: .index)
-        var delta = c.nestedContainer(keyedBy: DeltaKeys.self, forKey: .delta)
-        try delta.encodeIfPresent(role, forKey: .role)
-        try delta.encodeIfPresent(content, forKey: .content)
-        try c.encodeOrNull(logprobs, forKey: .logprobs)
-        try c.encodeOrNull(finishReason, forKey: .finishReason)
-    }
 }
 
 public struct ChatCompletionChunk: Encodable, Sendable {
@@ -206,32 +206,19 @@ public struct CompletionLogprobs: Encodable, Sendable, Equatable {
         textOffset.append(offset)
     }
 
+    /// Arrays of optionals encode their nils as `null` elements, as OpenAI's do.
     enum CodingKeys: String, CodingKey {
         case tokens, tokenLogprobs = "token_logprobs", topLogprobs = "top_logprobs", textOffset = "text_offset"
-    }
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(tokens, forKey: .tokens)
-        try c.encode(tokenLogprobs, forKey: .tokenLogprobs)
-        try c.encode(topLogprobs, forKey: .topLogprobs)
-        try c.encode(textOffset, forKey: .textOffset)
     }
 }
 
 public struct CompletionChoice: Encodable, Sendable {
     public var index: Int
     public var text: String
-    public var logprobs: CompletionLogprobs?
-    public var finishReason: String?
+    @ExplicitNull public var logprobs: CompletionLogprobs? = nil
+    @ExplicitNull public var finishReason: String? = nil
 
     enum CodingKeys: String, CodingKey { case index, text, logprobs, finishReason = "finish_reason" }
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(index, forKey: .index)
-        try c.encode(text, forKey: .text)
-        try c.encodeOrNull(logprobs, forKey: .logprobs)
-        try c.encodeOrNull(finishReason, forKey: .finishReason)
-    }
 }
 
 public struct CompletionResponse: Encodable, Sendable {
@@ -272,17 +259,19 @@ public struct ModelList: Encodable, Sendable {
     }
 }
 
+/// `{"error": {"message", "type", "param", "code"}}`, with param and code null when absent.
 struct ErrorEnvelope: Encodable {
-    var error: APIError
-    enum CodingKeys: String, CodingKey { case error }
-    enum ErrorKeys: String, CodingKey { case message, type, param, code }
-    func encode(to encoder: any Encoder) throws {
-        var outer = encoder.container(keyedBy: CodingKeys.self)
-        var c = outer.nestedContainer(keyedBy: ErrorKeys.self, forKey: .error)
-        try c.encode(error.message, forKey: .message)
-        try c.encode(error.type, forKey: .type)
-        try c.encodeOrNull(error.param, forKey: .param)
-        try c.encodeOrNull(error.code, forKey: .code)
+    struct Body: Encodable {
+        var message: String
+        var type: String
+        @ExplicitNull var param: String?
+        @ExplicitNull var code: String?
+    }
+
+    var error: Body
+
+    init(error: APIError) {
+        self.error = Body(message: error.message, type: error.type, param: error.param, code: error.code)
     }
 }
 
@@ -300,10 +289,6 @@ public enum OpenAICodec {
     }
 
     public static func errorJSON(_ error: APIError) -> [UInt8] { json(ErrorEnvelope(error: error)) }
-
-    public static func errorResponse(_ error: APIError) -> HTTPResponse {
-        HTTPResponse.json(error.status, errorJSON(error), headers: error.headers.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
-    }
 
     /// One SSE event: `data: <json>` and a blank line.
     public static func event(_ json: [UInt8]) -> [UInt8] {

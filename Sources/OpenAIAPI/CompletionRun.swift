@@ -38,37 +38,33 @@ final class CompletionRun: Sendable {
         var ended = false
     }
 
-    let kind: Kind
+    /// What the request asked for, beyond its jobs.
+    struct Options: Sendable {
+        var kind: Kind
+        var stream: Bool
+        var includeUsage: Bool
+        var wantLogprobs: Bool
+        var echo: Bool
+    }
+
+    let options: Options
     let header: ResponseHeader
     let jobs: [Job]
-    let stream: Bool
-    let includeUsage: Bool
-    let wantLogprobs: Bool
-    let echo: Bool
-    let responder: Responder
+    let sink: any ResponseSink
     let backend: any CompletionBackend
     let state: Mutex<State>
 
-    init(kind: Kind, header: ResponseHeader, jobs: [Job], stream: Bool, includeUsage: Bool, wantLogprobs: Bool,
-         echo: Bool, responder: Responder, backend: any CompletionBackend) {
-        self.kind = kind
-        self.header = header
-        self.jobs = jobs
-        self.stream = stream
-        self.includeUsage = includeUsage
-        self.wantLogprobs = wantLogprobs
-        self.echo = echo
-        self.responder = responder
-        self.backend = backend
+    init(_ options: Options, header: ResponseHeader, jobs: [Job], sink: any ResponseSink, backend: any CompletionBackend) {
+        (self.options, self.header, self.jobs, self.sink, self.backend) = (options, header, jobs, sink, backend)
         var choices = [Choice](repeating: Choice(), count: jobs.count)
-        if kind == .text && wantLogprobs {
+        if options.kind == .text && options.wantLogprobs {
             for i in choices.indices { choices[i].textLogprobs = CompletionLogprobs() }
         }
         self.state = Mutex(State(choices: choices))
     }
 
     func start() {
-        responder.onClose { [self] completed in
+        sink.onClose { [self] completed in
             if !completed { cancelUnfinished() }
         }
         for (position, job) in jobs.enumerated() {
@@ -105,7 +101,7 @@ final class CompletionRun: Sendable {
             }
             switch event {
             case .admitted:
-                if stream { startStream(&s) }
+                if options.stream { startStream(&s) }
             case .promptLogprobs(let entries):
                 promptLogprobs(position, entries, &s)
             case .token(let token):
@@ -114,7 +110,7 @@ final class CompletionRun: Sendable {
                 s.choices[position].finish = reason
                 s.choices[position].usage = usage
                 s.choices[position].terminal = true
-                if stream {
+                if options.stream {
                     startStream(&s)
                     writeFinishChunk(position, reason, &s)
                 }
@@ -136,14 +132,14 @@ final class CompletionRun: Sendable {
         s.streamStarted = true
         var headers = OpenAICodec.sseHeaders
         headers.append(("X-Request-Id", header.id))
-        responder.respond(HTTPResponse(status: 200, headers: headers, body: .stream))
-        switch kind {
+        sink.respond(HTTPResponse(status: 200, headers: headers, body: .stream))
+        switch options.kind {
         case .chat:
             let choices = jobs.map { ChatChunkChoice(index: $0.index, role: "assistant", content: "") }
             write(chatChunk(choices))
         case .text:
             // Echo without logprobs can go out now; with logprobs it waits for the prompt's numbers.
-            if echo && !wantLogprobs {
+            if options.echo && !options.wantLogprobs {
                 for (position, job) in jobs.enumerated() {
                     s.choices[position].echoed = true
                     write(textChunk([CompletionChoice(index: job.index, text: job.promptText)]))
@@ -153,7 +149,7 @@ final class CompletionRun: Sendable {
     }
 
     private func promptLogprobs(_ position: Int, _ entries: [PromptTokenLogprob?], _ s: inout State) {
-        guard kind == .text, echo, wantLogprobs, !s.choices[position].echoed else { return }
+        guard options.kind == .text, options.echo, options.wantLogprobs, !s.choices[position].echoed else { return }
         let job = jobs[position]
         var logprobs = CompletionLogprobs()
         var offset = 0
@@ -167,7 +163,7 @@ final class CompletionRun: Sendable {
         }
         s.choices[position].echoed = true
         s.choices[position].offset = job.promptText.unicodeScalars.count
-        if stream {
+        if options.stream {
             startStream(&s)
             write(textChunk([CompletionChoice(index: job.index, text: job.promptText, logprobs: logprobs)]))
         } else {
@@ -178,16 +174,16 @@ final class CompletionRun: Sendable {
 
     private func token(_ position: Int, _ token: GeneratedToken, _ s: inout State) {
         let index = jobs[position].index
-        if echo && !s.choices[position].echoed {
+        if options.echo && !s.choices[position].echoed {
             // No prompt logprobs were asked for (or came): the echoed text still leads the choice.
             s.choices[position].echoed = true
             s.choices[position].offset = jobs[position].promptText.unicodeScalars.count
-            if !stream { s.choices[position].text = jobs[position].promptText }
+            if !options.stream { s.choices[position].text = jobs[position].promptText }
         }
-        switch kind {
+        switch options.kind {
         case .chat:
-            let logprob = wantLogprobs ? ChatTokenLogprob(token) : nil
-            if stream {
+            let logprob = options.wantLogprobs ? ChatTokenLogprob(token) : nil
+            if options.stream {
                 startStream(&s)
                 guard !token.text.isEmpty || logprob != nil else { return }
                 write(chatChunk([ChatChunkChoice(index: index, content: token.text,
@@ -198,7 +194,7 @@ final class CompletionRun: Sendable {
             }
         case .text:
             var piece: CompletionLogprobs?
-            if wantLogprobs, let chosen = token.logprob {
+            if options.wantLogprobs, let chosen = token.logprob {
                 var lp = CompletionLogprobs()
                 lp.append(bytes: chosen.bytes, logprob: chosen.logprob, top: token.topLogprobs, offset: s.choices[position].offset)
                 s.choices[position].offset += tokenText(chosen.bytes).unicodeScalars.count
@@ -206,7 +202,7 @@ final class CompletionRun: Sendable {
             } else {
                 s.choices[position].offset += token.text.unicodeScalars.count
             }
-            if stream {
+            if options.stream {
                 startStream(&s)
                 guard !token.text.isEmpty || piece != nil else { return }
                 write(textChunk([CompletionChoice(index: index, text: token.text, logprobs: piece)]))
@@ -225,11 +221,11 @@ final class CompletionRun: Sendable {
 
     private func writeFinishChunk(_ position: Int, _ reason: FinishReason, _ s: inout State) {
         let index = jobs[position].index
-        switch kind {
+        switch options.kind {
         case .chat:
             write(chatChunk([ChatChunkChoice(index: index, finishReason: reason.rawValue)]))
         case .text:
-            if echo && !s.choices[position].echoed {
+            if options.echo && !s.choices[position].echoed {
                 // max_tokens 0 without logprobs: the echo is the whole answer.
                 s.choices[position].echoed = true
                 write(textChunk([CompletionChoice(index: index, text: jobs[position].promptText)]))
@@ -254,58 +250,58 @@ final class CompletionRun: Sendable {
     private func complete(_ s: inout State) {
         s.ended = true
         let usage = totalUsage(s)
-        if stream {
-            if includeUsage {
-                switch kind {
+        if options.stream {
+            if options.includeUsage {
+                switch options.kind {
                 case .chat: write(OpenAICodec.event(ChatCompletionChunk(header: header, choices: [], includeUsage: true, usage: usage)))
                 case .text: write(OpenAICodec.event(CompletionResponse(header: header, choices: [], usage: usage)))
                 }
             }
             write(OpenAICodec.done)
-            responder.finish()
+            sink.finish()
             return
         }
         let body: [UInt8]
-        switch kind {
+        switch options.kind {
         case .chat:
             let choices = jobs.enumerated().map { position, job in
                 ChatChoice(index: job.index, content: s.choices[position].text,
-                           logprobs: wantLogprobs ? ChatLogprobs(content: s.choices[position].chatLogprobs) : nil,
+                           logprobs: options.wantLogprobs ? ChatLogprobs(content: s.choices[position].chatLogprobs) : nil,
                            finishReason: (s.choices[position].finish ?? .stop).rawValue)
             }
             body = OpenAICodec.json(ChatCompletionResponse(header: header, choices: choices, usage: usage))
         case .text:
             let choices = jobs.enumerated().map { position, job in
                 var text = s.choices[position].text
-                if echo && !s.choices[position].echoed { text = job.promptText + text }
+                if options.echo && !s.choices[position].echoed { text = job.promptText + text }
                 return CompletionChoice(index: job.index, text: text, logprobs: s.choices[position].textLogprobs,
                                         finishReason: (s.choices[position].finish ?? .stop).rawValue)
             }
             body = OpenAICodec.json(CompletionResponse(header: header, choices: choices, usage: usage))
         }
-        responder.respond(.json(200, body, headers: [("X-Request-Id", header.id)]))
+        sink.respond(.json(200, body, headers: [("X-Request-Id", header.id)]))
     }
 
     private func fail(_ failure: JobFailure, _ s: inout State) {
         s.ended = true
-        if failure == .cancelled && responder.isClientGone { return }
+        if failure == .cancelled && sink.isClientGone { return }
         let error = APIError.from(failure)
         if s.streamStarted {
             write(OpenAICodec.event(OpenAICodec.errorJSON(error)))
             write(OpenAICodec.done)
-            responder.finish()
+            sink.finish()
         } else {
-            responder.respond(OpenAICodec.errorResponse(error))
+            sink.respond(error.response)
         }
     }
 
-    private func write(_ bytes: [UInt8]) { responder.write(bytes) }
+    private func write(_ bytes: [UInt8]) { sink.write(bytes) }
 
     private func chatChunk(_ choices: [ChatChunkChoice]) -> [UInt8] {
-        OpenAICodec.event(ChatCompletionChunk(header: header, choices: choices, includeUsage: includeUsage, usage: nil))
+        OpenAICodec.event(ChatCompletionChunk(header: header, choices: choices, includeUsage: options.includeUsage, usage: nil))
     }
 
     private func textChunk(_ choices: [CompletionChoice]) -> [UInt8] {
-        OpenAICodec.event(CompletionResponse(header: header, choices: choices, usage: nil, includeUsageNull: includeUsage))
+        OpenAICodec.event(CompletionResponse(header: header, choices: choices, usage: nil, includeUsageNull: options.includeUsage))
     }
 }

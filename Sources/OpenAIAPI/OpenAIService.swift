@@ -1,4 +1,4 @@
-// The OpenAI-compatible endpoints: auth, health, models, and turning requests into scheduler jobs.
+// The OpenAI-compatible endpoints: health, models, and turning requests into scheduler jobs (auth is middleware).
 import HTTPServer
 import Scheduling
 import Foundation
@@ -47,63 +47,41 @@ public final class OpenAIService: Sendable {
         phaseValue.store(Phase.stopping.rawValue, ordering: .releasing)
     }
 
+    /// Wraps the routes that carry the API: the key check when a key is set. /health and /metrics go without.
+    public var apiMiddleware: [any HTTPMiddleware] {
+        settings.apiKey.map { [BearerAuthMiddleware(key: $0)] } ?? []
+    }
+
     /// Adds every route this service answers; /metrics and /v1/metrics belong to the metrics module.
     public func register(on router: inout Router) {
-        router.add("GET", "/health") { [self] _, responder in health(responder) }
+        router.add("GET", "/health") { [self] _, sink in health(sink) }
+        let api = apiMiddleware
         for prefix in ["/v1", ""] {
-            router.add("GET", "\(prefix)/models") { [self] request, responder in
-                guard authorize(request, responder) else { return }
-                responder.respond(.json(200, OpenAICodec.json(ModelList(data: [modelCard]))))
+            router.add("GET", "\(prefix)/models", middleware: api) { [self] _, sink in
+                sink.respond(.json(200, OpenAICodec.json(ModelList(data: [modelCard]))))
             }
-            router.add("GET", "\(prefix)/models/{id}") { [self] request, responder in
-                guard authorize(request, responder) else { return }
+            router.add("GET", "\(prefix)/models/{id}", middleware: api) { [self] request, sink in
                 let id = request.pathParameters["id"] ?? ""
-                guard id == settings.servedModelName else {
-                    responder.respond(OpenAICodec.errorResponse(.modelNotFound(id)))
-                    return
-                }
-                responder.respond(.json(200, OpenAICodec.json(modelCard)))
+                guard id == settings.servedModelName else { throw APIError.modelNotFound(id) }
+                sink.respond(.json(200, OpenAICodec.json(modelCard)))
             }
-            router.add("POST", "\(prefix)/chat/completions", consumes: "application/json") { [self] request, responder in
-                guard authorize(request, responder) else { return }
-                chatCompletions(request, responder)
+            router.add("POST", "\(prefix)/chat/completions", consumes: "application/json", middleware: api) { [self] request, sink in
+                try chatCompletions(request, sink)
             }
-            router.add("POST", "\(prefix)/completions", consumes: "application/json") { [self] request, responder in
-                guard authorize(request, responder) else { return }
-                completions(request, responder)
+            router.add("POST", "\(prefix)/completions", consumes: "application/json", middleware: api) { [self] request, sink in
+                try completions(request, sink)
             }
         }
     }
 
     var modelCard: ModelCard { ModelCard(id: settings.servedModelName, created: created) }
 
-    private func health(_ responder: Responder) {
+    private func health(_ sink: any ResponseSink) {
         switch phase {
-        case .ready: responder.respond(.json(200, Array(#"{"status":"ok"}"#.utf8)))
-        case .loading: responder.respond(.json(503, Array(#"{"status":"loading"}"#.utf8)))
-        case .stopping: responder.respond(.json(503, Array(#"{"status":"shutting_down"}"#.utf8)))
+        case .ready: sink.respond(.json(200, Array(#"{"status":"ok"}"#.utf8)))
+        case .loading: sink.respond(.json(503, Array(#"{"status":"loading"}"#.utf8)))
+        case .stopping: sink.respond(.json(503, Array(#"{"status":"shutting_down"}"#.utf8)))
         }
-    }
-
-    /// Routes that carry the API need the key when one is set; /health and /metrics stay open.
-    public func authorize(_ request: HTTPRequest, _ responder: Responder) -> Bool {
-        guard let key = settings.apiKey else { return true }
-        let header = request.headers["authorization"] ?? ""
-        let prefix = "bearer "
-        let presented = header.lowercased().hasPrefix(prefix) ? String(header.dropFirst(prefix.count)) : ""
-        if OpenAIService.constantTimeEquals(Array(presented.utf8), Array(key.utf8)) { return true }
-        responder.respond(OpenAICodec.errorResponse(.unauthorized))
-        return false
-    }
-
-    /// Time depends only on the presented key's length, never on where the first mismatch is.
-    static func constantTimeEquals(_ presented: [UInt8], _ expected: [UInt8]) -> Bool {
-        var difference: UInt8 = presented.count == expected.count ? 0 : 1
-        for i in 0..<presented.count {
-            let e = expected.isEmpty ? 0 : expected[i % expected.count]
-            difference |= presented[i] ^ e
-        }
-        return difference == 0 && !expected.isEmpty
     }
 
     private func readyBackend() throws -> any CompletionBackend {
@@ -146,11 +124,6 @@ public final class OpenAIService: Sendable {
         return prefix + String((0..<24).map { _ in alphabet[Int(generator.next() % UInt64(alphabet.count))] })
     }
 
-    private func header(prefix: String) -> ResponseHeader {
-        ResponseHeader(id: OpenAIService.newID(prefix), created: Int(Date().timeIntervalSince1970),
-                       model: settings.servedModelName, systemFingerprint: settings.systemFingerprint)
-    }
-
     /// One choice's job: the request's shared parameters with this choice's id, prompt and logprob wishes.
     private func generationRequest(
         _ common: CommonParameters, id: String, prompt: [Int32], maxTokens: Int, priority: Priority, logprobs: Int?,
@@ -165,65 +138,88 @@ public final class OpenAIService: Sendable {
     /// Job ids must be unique per job and findable from the id the client got: choice 0 keeps it.
     static func jobID(_ base: String, _ index: Int) -> String { index == 0 ? base : "\(base)-\(index)" }
 
-    func chatCompletions(_ request: HTTPRequest, _ responder: Responder) {
+    /// What both completion routes start with, once the body is decoded.
+    struct Preamble<Body> {
+        var backend: any CompletionBackend
+        var body: Body
+        var priority: Priority
+        var header: ResponseHeader
+    }
+
+    /// A ready backend, the decoded and validated body, the served model, the priority (body over header), and
+    /// a fresh response id.
+    func preamble<Body>(_ request: HTTPRequest, idPrefix: String,
+                        decode: ([UInt8], RequestDecoder.Limits) throws -> Body,
+                        common: (Body) -> CommonParameters) throws -> Preamble<Body> {
+        let backend = try readyBackend()
+        let body = try decode(request.body, .init(vocabularySize: backend.vocabularySize))
+        let model = common(body).model
+        guard model == settings.servedModelName else { throw APIError.modelNotFound(model) }
+        let header = ResponseHeader(id: OpenAIService.newID(idPrefix), created: Int(Date().timeIntervalSince1970),
+                                    model: settings.servedModelName, systemFingerprint: settings.systemFingerprint)
+        return Preamble(backend: backend, body: body, priority: try priority(request, body: common(body).priority),
+                        header: header)
+    }
+
+    /// A failure that is not already an API error (from the backend's tokenizer, say) is the request's fault.
+    static func asInvalid<T>(param: String, _ work: () throws -> T) throws -> T {
         do {
-            let backend = try readyBackend()
-            let chat = try RequestDecoder.decodeChat(request.body, limits: .init(vocabularySize: backend.vocabularySize))
-            guard chat.common.model == settings.servedModelName else { throw APIError.modelNotFound(chat.common.model) }
-            let priority = try priority(request, body: chat.common.priority)
-            let prompt = try backend.tokenize(chat: chat.messages)
-            let maxTokens = try OpenAIService.maxTokens(requested: chat.common.maxTokens, default: settings.defaultMaxTokens,
-                                                        promptTokens: prompt.count, contextLength: backend.contextLength)
-            let header = header(prefix: "chatcmpl-")
-            let jobs = (0..<chat.common.n).map { i in
-                CompletionRun.Job(
-                    request: generationRequest(
-                        chat.common, id: OpenAIService.jobID(header.id, i), prompt: prompt, maxTokens: maxTokens,
-                        priority: priority, logprobs: chat.logprobs ? (chat.topLogprobs ?? 0) : nil),
-                    index: i, promptIndex: 0, promptText: "")
-            }
-            CompletionRun(kind: .chat, header: header, jobs: jobs, stream: chat.common.stream,
-                          includeUsage: chat.common.includeUsage, wantLogprobs: chat.logprobs, echo: false,
-                          responder: responder, backend: backend).start()
+            return try work()
         } catch let error as APIError {
-            responder.respond(OpenAICodec.errorResponse(error))
+            throw error
         } catch {
-            responder.respond(OpenAICodec.errorResponse(.invalid("\(error)", param: "messages")))
+            throw APIError.invalid("\(error)", param: param)
         }
     }
 
-    func completions(_ request: HTTPRequest, _ responder: Responder) {
-        do {
-            let backend = try readyBackend()
-            let completion = try RequestDecoder.decodeCompletion(request.body, limits: .init(vocabularySize: backend.vocabularySize))
-            guard completion.common.model == settings.servedModelName else { throw APIError.modelNotFound(completion.common.model) }
-            let priority = try priority(request, body: completion.common.priority)
-            let header = header(prefix: "cmpl-")
+    func chatCompletions(_ request: HTTPRequest, _ sink: any ResponseSink) throws {
+        let run = try OpenAIService.asInvalid(param: "messages") { () throws -> CompletionRun in
+            let p = try preamble(request, idPrefix: "chatcmpl-", decode: RequestDecoder.decodeChat, common: \.common)
+            let chat = p.body
+            let prompt = try p.backend.tokenize(chat: chat.messages)
+            let maxTokens = try OpenAIService.maxTokens(requested: chat.common.maxTokens, default: settings.defaultMaxTokens,
+                                                        promptTokens: prompt.count, contextLength: p.backend.contextLength)
+            let jobs = (0..<chat.common.n).map { i in
+                CompletionRun.Job(
+                    request: generationRequest(
+                        chat.common, id: OpenAIService.jobID(p.header.id, i), prompt: prompt, maxTokens: maxTokens,
+                        priority: p.priority, logprobs: chat.logprobs ? (chat.topLogprobs ?? 0) : nil),
+                    index: i, promptIndex: 0, promptText: "")
+            }
+            let options = CompletionRun.Options(kind: .chat, stream: chat.common.stream, includeUsage: chat.common.includeUsage,
+                                                wantLogprobs: chat.logprobs, echo: false)
+            return CompletionRun(options, header: p.header, jobs: jobs, sink: sink, backend: p.backend)
+        }
+        run.start()
+    }
+
+    func completions(_ request: HTTPRequest, _ sink: any ResponseSink) throws {
+        let run = try OpenAIService.asInvalid(param: "prompt") { () throws -> CompletionRun in
+            let p = try preamble(request, idPrefix: "cmpl-", decode: RequestDecoder.decodeCompletion, common: \.common)
+            let completion = p.body
             var jobs: [CompletionRun.Job] = []
             for (promptIndex, text) in completion.prompts.enumerated() {
-                let prompt = try backend.tokenize(prompt: text)
+                let prompt = try p.backend.tokenize(prompt: text)
                 guard !prompt.isEmpty else {
                     throw APIError.invalid("'prompt' must not be empty.", param: "prompt")
                 }
                 let maxTokens = try OpenAIService.maxTokens(requested: completion.common.maxTokens, default: 16,
-                                                            promptTokens: prompt.count, contextLength: backend.contextLength)
+                                                            promptTokens: prompt.count, contextLength: p.backend.contextLength)
                 for i in 0..<completion.common.n {
                     let index = promptIndex * completion.common.n + i
                     jobs.append(CompletionRun.Job(
                         request: generationRequest(
-                            completion.common, id: OpenAIService.jobID(header.id, index), prompt: prompt,
-                            maxTokens: maxTokens, priority: priority, logprobs: completion.logprobs,
+                            completion.common, id: OpenAIService.jobID(p.header.id, index), prompt: prompt,
+                            maxTokens: maxTokens, priority: p.priority, logprobs: completion.logprobs,
                             promptLogprobs: completion.echo && completion.logprobs != nil),
                         index: index, promptIndex: promptIndex, promptText: text))
                 }
             }
-            CompletionRun(kind: .text, header: header, jobs: jobs, stream: completion.common.stream,
-                          includeUsage: completion.common.includeUsage, wantLogprobs: completion.logprobs != nil,
-                          echo: completion.echo, responder: responder, backend: backend).start()
-        } catch let error as APIError {
-            responder.respond(OpenAICodec.errorResponse(error))
-        } catch {
-            responder.respond(OpenAICodec.errorResponse(.invalid("\(error)", param: "prompt")))
+            let options = CompletionRun.Options(kind: .text, stream: completion.common.stream,
+                                                includeUsage: completion.common.includeUsage,
+                                                wantLogprobs: completion.logprobs != nil, echo: completion.echo)
+            return CompletionRun(options, header: p.header, jobs: jobs, sink: sink, backend: p.backend)
         }
+        run.start()
     }
 }

@@ -8,7 +8,7 @@ import Testing
 /// Shared by handlers under test: what they saw and the responders they parked.
 final class Probe: Sendable {
     let closes = Mutex<[Bool]>([])
-    let parked = Mutex<[Responder]>([])
+    let parked = Mutex<[any ResponseSink]>([])
     func closed(_ completed: Bool) { closes.withLock { $0.append(completed) } }
 }
 

@@ -179,7 +179,7 @@ private func object(_ bytes: [UInt8]) -> [String: Any] {
         #expect(error?["type"] as? String == "invalid_request_error")
         #expect(error?["param"] as? String == "temperature")
         #expect(error?["code"] is NSNull)
-        let response = OpenAICodec.errorResponse(.from(.queueFull(retryAfterSeconds: 2)))
+        let response = APIError.from(.queueFull(retryAfterSeconds: 2)).response
         #expect(response.status == 429)
         #expect(response.headers.contains { $0.0 == "Retry-After" && $0.1 == "2" })
     }
@@ -249,11 +249,11 @@ private func object(_ bytes: [UInt8]) -> [String: Any] {
     }
 
     @Test func apiKeyComparison() {
-        #expect(OpenAIService.constantTimeEquals(Array("secret".utf8), Array("secret".utf8)))
-        #expect(!OpenAIService.constantTimeEquals(Array("secreT".utf8), Array("secret".utf8)))
-        #expect(!OpenAIService.constantTimeEquals(Array("secret1".utf8), Array("secret".utf8)))
-        #expect(!OpenAIService.constantTimeEquals([], Array("secret".utf8)))
-        #expect(!OpenAIService.constantTimeEquals([], []))
+        #expect(BearerAuthMiddleware.constantTimeEquals(Array("secret".utf8), Array("secret".utf8)))
+        #expect(!BearerAuthMiddleware.constantTimeEquals(Array("secreT".utf8), Array("secret".utf8)))
+        #expect(!BearerAuthMiddleware.constantTimeEquals(Array("secret1".utf8), Array("secret".utf8)))
+        #expect(!BearerAuthMiddleware.constantTimeEquals([], Array("secret".utf8)))
+        #expect(!BearerAuthMiddleware.constantTimeEquals([], []))
     }
 
     @Test func jobIDsAreUniquePerChoice() {

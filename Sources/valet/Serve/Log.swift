@@ -5,6 +5,9 @@ public enum Log {
     public static func info(_ message: String) { emit("info", message) }
     public static func warning(_ message: String) { emit("warning", message) }
     public static func error(_ message: String) { emit("error", message) }
+    /// Off unless VALET_LOG_LEVEL=debug: per-request lines would flood stderr under load.
+    public static let debugEnabled = ProcessInfo.processInfo.environment["VALET_LOG_LEVEL"]?.lowercased() == "debug"
+    public static func debug(_ message: String) { if debugEnabled { emit("debug", message) } }
 
     private static func emit(_ level: String, _ message: String) {
         let stamp = Date().formatted(.iso8601)

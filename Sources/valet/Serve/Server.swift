@@ -26,6 +26,9 @@ final class Server {
             return 1
         }
         telemetry.register(on: &router, service: service)
+        // Router-wide, so 404s, 405s and the server's own refusals are counted (and logged) too.
+        router.use(HTTPMetricsMiddleware { telemetry.record($0) })
+        if Log.debugEnabled { router.use(RequestLogMiddleware { Log.debug($0) }) }
 
         var http = HTTPServerConfiguration()
         http.host = config.host
@@ -35,8 +38,7 @@ final class Server {
         http.connectionTimeout = config.connectionTimeout
         http.maxHeaderBytes = config.maxHeaderBytes
         http.maxBodyBytes = config.maxBodyBytes
-        let server = HTTPServer(configuration: http, router: router, errorResponse: Server.httpError,
-                                onExchange: { telemetry.record($0) })
+        let server = HTTPServer(configuration: http, router: router, errorResponse: APIError.httpErrorResponse)
 
         // Signals are blocked for the process and delivered through dispatch: no handler runs on a random thread.
         let signals = SignalWaiter(signals: [SIGINT, SIGTERM])
@@ -78,20 +80,6 @@ final class Server {
         telemetry.flush()
         Log.info("stopped")
         return 0
-    }
-
-    /// The HTTP layer's own refusals, in OpenAI's error shape.
-    static let httpError: @Sendable (Int, String) -> HTTPResponse = { status, message in
-        let code: String
-        switch status {
-        case 404: code = "not_found"
-        case 405: code = "method_not_allowed"
-        case 413: code = "request_too_large"
-        case 415: code = "unsupported_media_type"
-        case 431: code = "request_header_fields_too_large"
-        default: code = "http_\(status)"
-        }
-        return OpenAICodec.errorResponse(APIError(status: status, message: message, type: "invalid_request_error", code: code))
     }
 }
 

@@ -51,28 +51,21 @@ final class Telemetry: Sendable {
     static let routes = ["/metrics", "/v1/metrics", "/v1/jobs/{id}"]
 
     func register(on router: inout Router, service: OpenAIService) {
-        router.add("GET", "/metrics") { [self] _, responder in
-            responder.respond(HTTPResponse(status: 200, headers: [("Content-Type", ValetMetricsRegistry.contentType)],
-                                           body: .bytes(registry.renderBytes())))
+        router.add("GET", "/metrics") { [self] _, sink in
+            sink.respond(HTTPResponse(status: 200, headers: [("Content-Type", ValetMetricsRegistry.contentType)],
+                                      body: .bytes(registry.renderBytes())))
         }
-        router.add("GET", "/v1/metrics") { [self] request, responder in
-            guard service.authorize(request, responder) else { return }
-            responder.respond(v1Metrics(window: V1MetricsReport.window(fromQuery: request.query["window"])))
+        router.add("GET", "/v1/metrics", middleware: service.apiMiddleware) { [self] request, sink in
+            sink.respond(try v1Metrics(window: V1MetricsReport.window(fromQuery: request.query["window"])))
         }
-        router.add("GET", "/v1/jobs/{id}") { [self] request, responder in
-            guard service.authorize(request, responder) else { return }
+        router.add("GET", "/v1/jobs/{id}", middleware: service.apiMiddleware) { [self] request, sink in
             let id = request.pathParameters["id"] ?? ""
-            guard let recorder else {
-                responder.respond(OpenAICodec.errorResponse(Telemetry.recorderDisabled(id: id)))
-                return
-            }
-            let missing = APIError(status: 404, message: "No job with id '\(id)'.", type: "invalid_request_error",
-                                   param: "id", code: "job_not_found")
+            guard let recorder else { throw Telemetry.recorderDisabled(id: id) }
             guard let job = (try? recorder.job(id: id)) ?? nil else {
-                responder.respond(OpenAICodec.errorResponse(missing))
-                return
+                throw APIError(status: 404, message: "No job with id '\(id)'.", type: "invalid_request_error",
+                               param: "id", code: "job_not_found")
             }
-            responder.respond(.json(200, OpenAICodec.json(job)))
+            sink.respond(.json(200, OpenAICodec.json(job)))
         }
     }
 
@@ -83,15 +76,15 @@ final class Telemetry: Sendable {
                  code: "recorder_disabled")
     }
 
-    private func v1Metrics(window: Double) -> HTTPResponse {
+    private func v1Metrics(window: Double) throws -> HTTPResponse {
         guard let source = report.withLock({ $0 }) else {
-            return OpenAICodec.errorResponse(.notReady("The model is still loading; retry shortly."))
+            throw APIError.notReady("The model is still loading; retry shortly.")
         }
         do {
             return .json(200, OpenAICodec.json(try source(window)))
         } catch {
-            return OpenAICodec.errorResponse(APIError(status: 500, message: "Reading the job record failed: \(error)",
-                                                      type: "server_error", code: "recorder_error"))
+            throw APIError(status: 500, message: "Reading the job record failed: \(error)", type: "server_error",
+                           code: "recorder_error")
         }
     }
 }

@@ -1,10 +1,9 @@
 // The API routes over real loopback before a model is ready: health, auth, models, and JSON error bodies.
-import OpenAIAPI
 import HTTPServer
 import Foundation
 import TestSupport
 import Testing
-@testable import valet
+@testable import OpenAIAPI
 
 private func startAPI(apiKey: String?) throws -> (HTTPServer, OpenAIService) {
     let service = OpenAIService(settings: .init(servedModelName: "tiny", apiKey: apiKey))
@@ -13,7 +12,7 @@ private func startAPI(apiKey: String?) throws -> (HTTPServer, OpenAIService) {
     var configuration = HTTPServerConfiguration()
     configuration.port = 0
     configuration.maxBodyBytes = 4096
-    let server = HTTPServer(configuration: configuration, router: router, errorResponse: Server.httpError)
+    let server = HTTPServer(configuration: configuration, router: router, errorResponse: APIError.httpErrorResponse)
     try server.start()
     return (server, service)
 }
