@@ -101,19 +101,4 @@ extension JobRecord: Codable {
         try c.encode(finishedAt, forKey: .finishedAt)
         try c.encode(error, forKey: .error)
     }
-
-    /// Whether `id` could be a job id at all (letters, digits, `-`, `_`, `.`; 1–128 characters). Lets a route
-    /// answer 404 for a malformed id without a database lookup.
-    public static func isPlausibleID(_ id: String) -> Bool {
-        guard !id.isEmpty, id.utf8.count <= 128 else { return false }
-        return id.utf8.allSatisfy { byte in
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."):
-                true
-            default:
-                false
-            }
-        }
-    }
 }
