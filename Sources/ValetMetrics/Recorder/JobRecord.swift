@@ -36,16 +36,16 @@ public struct JobRecord: Sendable, Equatable {
     public var priority: String
     public var status: Status
     /// `stop` or `length` for completed jobs, nil otherwise.
-    public var finishReason: String?
+    @ExplicitNull public var finishReason: String?
     public var promptTokens: Int
     public var completionTokens: Int
     public var costBlocks: Int
     public var enqueuedAt: Double
-    public var admittedAt: Double?
-    public var firstTokenAt: Double?
+    @ExplicitNull public var admittedAt: Double?
+    @ExplicitNull public var firstTokenAt: Double?
     public var finishedAt: Double
     /// A short human-readable message for failed or rejected jobs.
-    public var error: String?
+    @ExplicitNull public var error: String?
 
     public init(
         id: String, model: String, priority: String, status: Status, finishReason: String? = nil,
@@ -71,7 +71,8 @@ public struct JobRecord: Sendable, Equatable {
 
 extension JobRecord.Status: Codable {}
 
-/// JSON shape of `GET /v1/jobs/{id}`: snake_case keys matching the `jobs` columns; absent values are `null`.
+/// JSON shape of `GET /v1/jobs/{id}`: snake_case keys matching the `jobs` columns; absent values are `null`
+/// (`ExplicitNull`).
 extension JobRecord: Codable {
     enum CodingKeys: String, CodingKey {
         case id, model, priority, status, error
@@ -83,22 +84,5 @@ extension JobRecord: Codable {
         case admittedAt = "admitted_at"
         case firstTokenAt = "first_token_at"
         case finishedAt = "finished_at"
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(id, forKey: .id)
-        try c.encode(model, forKey: .model)
-        try c.encode(priority, forKey: .priority)
-        try c.encode(status, forKey: .status)
-        try c.encode(finishReason, forKey: .finishReason)
-        try c.encode(promptTokens, forKey: .promptTokens)
-        try c.encode(completionTokens, forKey: .completionTokens)
-        try c.encode(costBlocks, forKey: .costBlocks)
-        try c.encode(enqueuedAt, forKey: .enqueuedAt)
-        try c.encode(admittedAt, forKey: .admittedAt)
-        try c.encode(firstTokenAt, forKey: .firstTokenAt)
-        try c.encode(finishedAt, forKey: .finishedAt)
-        try c.encode(error, forKey: .error)
     }
 }

@@ -23,7 +23,7 @@ public struct V1MetricsReport: Encodable, Sendable {
     /// Rejections since start by reason (`too_large`, `queue_full`, `shutting_down`, `invalid`).
     public var rejectedByReason: [String: Int]
     /// All-time totals from SQLite (`Recorder.totals()`); nil (JSON `null`) when the server keeps no record.
-    public var totals: JobTotals?
+    @ExplicitNull public var totals: JobTotals?
     /// false when the server runs with `--no-recorder`: totals are null and history is empty.
     public var recorderEnabled: Bool
     /// Samples lost to a full recorder buffer since start.
@@ -70,25 +70,6 @@ public struct V1MetricsReport: Encodable, Sendable {
         case recorderDroppedTotal = "recorder_dropped_total"
         case windowSeconds = "window_seconds"
         case history
-    }
-
-    // Written out so a missing record shows as `"totals": null` rather than a silently absent key.
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(schedulerType, forKey: .schedulerType)
-        try c.encode(activeWorkers, forKey: .activeWorkers)
-        try c.encode(queuedTasks, forKey: .queuedTasks)
-        try c.encode(availableCapacity, forKey: .availableCapacity)
-        try c.encode(totalCapacity, forKey: .totalCapacity)
-        try c.encode(queuedByPriority, forKey: .queuedByPriority)
-        try c.encode(batchSize, forKey: .batchSize)
-        try c.encode(counters, forKey: .counters)
-        try c.encode(rejectedByReason, forKey: .rejectedByReason)
-        try c.encode(totals, forKey: .totals)
-        try c.encode(recorderEnabled, forKey: .recorderEnabled)
-        try c.encode(recorderDroppedTotal, forKey: .recorderDroppedTotal)
-        try c.encode(windowSeconds, forKey: .windowSeconds)
-        try c.encode(history, forKey: .history)
     }
 
     /// Parses `?window=` (seconds, 1 s to 7 days); nil or junk gives the default 300 s.
