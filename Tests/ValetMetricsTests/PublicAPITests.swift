@@ -52,8 +52,7 @@ struct PublicAPITests {
         defer { sampler.stop() }
 
         sampler.observe(queued: 1, running: 0, usedBlocks: 0, totalBlocks: 64)
-        registry.setSchedulerState(running: 1, waitingByPriority: [0, 0, 0, 0], capacityBlocks: 64, usedBlocks: 8,
-                                   batchSize: 1)
+        registry.setSchedulerState(running: 1, waiting: WaitingCounts(), capacityBlocks: 64, usedBlocks: 8, batchSize: 1)
         registry.tokenEmitted(interTokenSeconds: 0.01)
         let now = MetricsClock.unixSeconds()
         let job = JobRecord(
@@ -67,7 +66,7 @@ struct PublicAPITests {
         #expect(recorder.flush())
         #expect(try recorder.job(id: "chatcmpl-public") == job)
         let report = V1MetricsReport(
-            activeWorkers: 0, waitingByPriority: [0, 0, 0, 0], availableCapacity: 64, totalCapacity: 64,
+            activeWorkers: 0, waiting: WaitingCounts(), availableCapacity: 64, totalCapacity: 64,
             batchSize: 0, totals: try recorder.totals(), recorderDroppedTotal: recorder.droppedCount,
             windowSeconds: V1MetricsReport.window(fromQuery: nil),
             history: try recorder.queueHistory(since: now - 300))

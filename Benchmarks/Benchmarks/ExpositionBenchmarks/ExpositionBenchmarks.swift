@@ -39,8 +39,9 @@ let benchmarks: @Sendable () -> Void = {
         registry.httpRequest(handler: handlers[i % handlers.count], method: i % 3 == 0 ? "GET" : "POST",
                              status: i % 17 == 0 ? 429 : 200, durationSeconds: 0.001 * Double(i % 300))
     }
-    registry.setSchedulerState(running: 8, waitingByPriority: [1, 4, 2, 0], capacityBlocks: 1024, usedBlocks: 700,
-                               batchSize: 8)
+    registry.setSchedulerState(
+        running: 8, waiting: WaitingCounts(low: 1, normal: 4, high: 2), capacityBlocks: 1024, usedBlocks: 700,
+        batchSize: 8)
 
     Benchmark("Prometheus render, full exposition") { benchmark in
         for _ in benchmark.scaledIterations {

@@ -1,8 +1,9 @@
 // A fixed-bucket histogram updated with atomics only, for observations on the token hot path.
 import Locks
 
-/// Counts observations into fixed buckets without taking a lock (swift-prometheus 2.4.1's histogram locks on
-/// every observation). The count is derived from the buckets when read, so `+Inf` always equals `_count`.
+/// Counts observations into fixed buckets without taking a lock. Valet keeps its own because swift-prometheus 2.4.1's
+/// `Histogram.record` takes a lock and walks every bucket per observation, and `tokenEmitted` runs for every token of
+/// every sequence in a batched step. The count is derived from the buckets when read, so `+Inf` always equals `_count`.
 final class AtomicHistogram: Sendable {
     let bounds: [Double]
     // Non-cumulative bucket counts, the overflow (+Inf only) bucket, then the sum as a Double bit pattern.

@@ -4,6 +4,10 @@
 struct ExpositionWriter {
     var bytes: [UInt8] = []
 
+    mutating func header(_ family: MetricFamily) {
+        header(name: family.name, help: family.help, type: family.kind.rawValue)
+    }
+
     mutating func header(name: String, help: String, type: String) {
         append("# HELP \(name) ")
         for byte in help.utf8 {

@@ -42,16 +42,16 @@ public struct JobRecord: Sendable, Equatable {
     public var priority: String
     public var status: Status
     /// `stop` or `length` for completed jobs, nil otherwise.
-    public var finishReason: String?
+    @ExplicitNull public var finishReason: String?
     public var promptTokens: Int
     public var completionTokens: Int
     public var costBlocks: Int
     public var enqueuedAt: Double
-    public var admittedAt: Double?
-    public var firstTokenAt: Double?
+    @ExplicitNull public var admittedAt: Double?
+    @ExplicitNull public var firstTokenAt: Double?
     public var finishedAt: Double
     /// A short human-readable message for failed or rejected jobs.
-    public var error: String?
+    @ExplicitNull public var error: String?
 
     public init(
         id: String, model: String, priority: String, status: Status, finishReason: String? = nil,
@@ -77,7 +77,8 @@ public struct JobRecord: Sendable, Equatable {
 
 extension JobRecord.Status: Codable {}
 
-/// JSON shape of `GET /v1/jobs/{id}`: snake_case keys matching the `jobs` columns; absent values are `null`.
+/// JSON shape of `GET /v1/jobs/{id}`: snake_case keys matching the `jobs` columns; absent values are `null`
+/// (`ExplicitNull`).
 extension JobRecord: Codable {
     enum CodingKeys: String, CodingKey {
         case id, model, priority, status, error
@@ -89,37 +90,5 @@ extension JobRecord: Codable {
         case admittedAt = "admitted_at"
         case firstTokenAt = "first_token_at"
         case finishedAt = "finished_at"
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(id, forKey: .id)
-        try c.encode(model, forKey: .model)
-        try c.encode(priority, forKey: .priority)
-        try c.encode(status, forKey: .status)
-        try c.encode(finishReason, forKey: .finishReason)
-        try c.encode(promptTokens, forKey: .promptTokens)
-        try c.encode(completionTokens, forKey: .completionTokens)
-        try c.encode(costBlocks, forKey: .costBlocks)
-        try c.encode(enqueuedAt, forKey: .enqueuedAt)
-        try c.encode(admittedAt, forKey: .admittedAt)
-        try c.encode(firstTokenAt, forKey: .firstTokenAt)
-        try c.encode(finishedAt, forKey: .finishedAt)
-        try c.encode(error, forKey: .error)
-    }
-
-    /// Whether `id` could be a job id at all (letters, digits, `-`, `_`, `.`; 1–128 characters). Lets a route
-    /// answer 404 for a malformed id without a database lookup.
-    public static func isPlausibleID(_ id: String) -> Bool {
-        guard !id.isEmpty, id.utf8.count <= 128 else { return false }
-        return id.utf8.allSatisfy { byte in
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."):
-                true
-            default:
-                false
-            }
-        }
     }
 }

@@ -57,29 +57,28 @@ final class RecorderReader: @unchecked Sendable {
     }
 
     func queueHistory(since: Double, limit: Int) throws(RecorderError) -> [QueueSample] {
-        defer { selectHistory.reset() }
-        selectHistory.bind(1, since)
-        selectHistory.bind(2, limit)
-        var samples: [QueueSample] = []
-        while try selectHistory.step() {
-            let s = selectHistory
-            samples.append(QueueSample(
-                time: s.double(0), queued: s.int(1), running: s.int(2), usedBlocks: s.int(3), totalBlocks: s.int(4)))
+        try rows(of: selectHistory, since: since, limit: limit) { s in
+            QueueSample(time: s.double(0), queued: s.int(1), running: s.int(2), usedBlocks: s.int(3),
+                        totalBlocks: s.int(4))
         }
-        return samples
     }
 
     func lockWaits(since: Double, limit: Int) throws(RecorderError) -> [LockWaitSample] {
-        defer { selectLockWaits.reset() }
-        selectLockWaits.bind(1, since)
-        selectLockWaits.bind(2, limit)
-        var waits: [LockWaitSample] = []
-        while try selectLockWaits.step() {
-            waits.append(LockWaitSample(
-                time: selectLockWaits.double(0), lock: selectLockWaits.text(1),
-                waitSeconds: selectLockWaits.double(2)))
+        try rows(of: selectLockWaits, since: since, limit: limit) { s in
+            LockWaitSample(time: s.double(0), lock: s.text(1), waitSeconds: s.double(2))
         }
-        return waits
+    }
+
+    /// The rows of a `WHERE time >= ?1 … LIMIT ?2` sample query, oldest first.
+    private func rows<Row>(
+        of statement: SQLiteStatement, since: Double, limit: Int, _ row: (SQLiteStatement) -> Row
+    ) throws(RecorderError) -> [Row] {
+        defer { statement.reset() }
+        statement.bind(1, since)
+        statement.bind(2, limit)
+        var rows: [Row] = []
+        while try statement.step() { rows.append(row(statement)) }
+        return rows
     }
 
     /// `PRAGMA integrity_check`: "ok" for a healthy database, otherwise SQLite's list of problems.

@@ -1,9 +1,9 @@
-// The JSON document of `GET /v1/metrics`: live scheduler stats under the field names the original design
-// promised, plus all-time totals and recent queue history from SQLite.
+// The JSON document of `GET /v1/metrics`: live scheduler stats under the field names dashboards and clients already
+// read, plus all-time totals and recent queue history from SQLite.
 
 /// Fill it from the scheduler's stats and the recorder, then encode it (e.g. with `JSONEncoder`).
 public struct V1MetricsReport: Encodable, Sendable {
-    /// Always `parking_lot` for Valet's scheduler.
+    /// The admission policy the scheduler runs (`parking_lot` or `fifo`).
     public var schedulerType: String
     /// Jobs running in the engine.
     public var activeWorkers: Int
@@ -23,7 +23,7 @@ public struct V1MetricsReport: Encodable, Sendable {
     /// Rejections since start by reason (`too_large`, `queue_full`, `shutting_down`, `invalid`).
     public var rejectedByReason: [String: Int]
     /// All-time totals from SQLite (`Recorder.totals()`); nil (JSON `null`) when the server keeps no record.
-    public var totals: JobTotals?
+    @ExplicitNull public var totals: JobTotals?
     /// false when the server runs with `--no-recorder`: totals are null and history is empty.
     public var recorderEnabled: Bool
     /// Samples lost to a full recorder buffer since start.
@@ -33,9 +33,8 @@ public struct V1MetricsReport: Encodable, Sendable {
     /// Queue samples of the window, oldest first (`Recorder.queueHistory(since:)`).
     public var history: [QueueSample]
 
-    /// - Parameter waitingByPriority: parked jobs indexed low, normal, high, critical.
     public init(
-        activeWorkers: Int, waitingByPriority: [Int], availableCapacity: Int, totalCapacity: Int, batchSize: Int,
+        activeWorkers: Int, waiting: WaitingCounts, availableCapacity: Int, totalCapacity: Int, batchSize: Int,
         totals: JobTotals?, recorderDroppedTotal: UInt64, windowSeconds: Double, history: [QueueSample],
         schedulerType: String = "parking_lot", recorderEnabled: Bool = true,
         counters: [String: Int] = [:], rejectedByReason: [String: Int] = [:]
@@ -44,14 +43,10 @@ public struct V1MetricsReport: Encodable, Sendable {
         self.rejectedByReason = rejectedByReason
         self.schedulerType = schedulerType
         self.activeWorkers = activeWorkers
-        self.queuedTasks = waitingByPriority.reduce(0, +)
+        self.queuedTasks = waiting.total
         self.availableCapacity = availableCapacity
         self.totalCapacity = totalCapacity
-        var byPriority: [String: Int] = [:]
-        for (index, name) in ["low", "normal", "high", "critical"].enumerated() {
-            byPriority[name] = index < waitingByPriority.count ? waitingByPriority[index] : 0
-        }
-        self.queuedByPriority = byPriority
+        self.queuedByPriority = Dictionary(uniqueKeysWithValues: zip(WaitingCounts.labels, waiting.counts))
         self.batchSize = batchSize
         self.totals = totals
         self.recorderEnabled = recorderEnabled
@@ -75,25 +70,6 @@ public struct V1MetricsReport: Encodable, Sendable {
         case recorderDroppedTotal = "recorder_dropped_total"
         case windowSeconds = "window_seconds"
         case history
-    }
-
-    // Written out so a missing record shows as `"totals": null` rather than a silently absent key.
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(schedulerType, forKey: .schedulerType)
-        try c.encode(activeWorkers, forKey: .activeWorkers)
-        try c.encode(queuedTasks, forKey: .queuedTasks)
-        try c.encode(availableCapacity, forKey: .availableCapacity)
-        try c.encode(totalCapacity, forKey: .totalCapacity)
-        try c.encode(queuedByPriority, forKey: .queuedByPriority)
-        try c.encode(batchSize, forKey: .batchSize)
-        try c.encode(counters, forKey: .counters)
-        try c.encode(rejectedByReason, forKey: .rejectedByReason)
-        try c.encode(totals, forKey: .totals)
-        try c.encode(recorderEnabled, forKey: .recorderEnabled)
-        try c.encode(recorderDroppedTotal, forKey: .recorderDroppedTotal)
-        try c.encode(windowSeconds, forKey: .windowSeconds)
-        try c.encode(history, forKey: .history)
     }
 
     /// Parses `?window=` (seconds, 1 s to 7 days); nil or junk gives the default 300 s.

@@ -32,7 +32,9 @@ struct SchedulerMetricsObserver: SchedulerObserver {
 
     func stateChanged(_ s: SchedulerStats) {
         registry.setSchedulerState(
-            running: s.running, waitingByPriority: Priority.allCases.map { s.queuedByPriority[$0] ?? 0 },
+            running: s.running,
+            waiting: WaitingCounts(low: s.queuedByPriority[.low] ?? 0, normal: s.queuedByPriority[.normal] ?? 0,
+                                   high: s.queuedByPriority[.high] ?? 0, critical: s.queuedByPriority[.critical] ?? 0),
             capacityBlocks: s.totalBlocks, usedBlocks: s.blocksInUse, batchSize: s.batchSize)
         sampler?.observe(queued: s.queued, running: s.running, usedBlocks: s.blocksInUse, totalBlocks: s.totalBlocks)
     }
@@ -67,7 +69,9 @@ extension Telemetry {
         attach { window in
             let s = source()
             return V1MetricsReport(
-                activeWorkers: s.running, waitingByPriority: Priority.allCases.map { s.queuedByPriority[$0] ?? 0 },
+                activeWorkers: s.running,
+                waiting: WaitingCounts(low: s.queuedByPriority[.low] ?? 0, normal: s.queuedByPriority[.normal] ?? 0,
+                                       high: s.queuedByPriority[.high] ?? 0, critical: s.queuedByPriority[.critical] ?? 0),
                 availableCapacity: s.availableBlocks, totalCapacity: s.totalBlocks, batchSize: s.batchSize,
                 totals: try recorder?.totals(), recorderDroppedTotal: recorder?.droppedCount ?? 0, windowSeconds: window,
                 history: try recorder?.queueHistory(since: Date().timeIntervalSince1970 - window) ?? [],
