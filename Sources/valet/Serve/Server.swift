@@ -27,15 +27,7 @@ final class Server {
         }
         telemetry.register(on: &router, service: service)
 
-        var http = HTTPServerConfiguration()
-        http.host = config.host
-        http.port = UInt16(config.port)
-        http.threads = config.httpThreads
-        http.connectionLimit = config.maxConnections
-        http.connectionTimeout = config.connectionTimeout
-        http.maxHeaderBytes = config.maxHeaderBytes
-        http.maxBodyBytes = config.maxBodyBytes
-        let server = HTTPServer(configuration: http, router: router, errorResponse: Server.httpError,
+        let server = HTTPServer(configuration: config.http, router: router, errorResponse: Server.httpError,
                                 onExchange: { telemetry.record($0) })
 
         // Signals are blocked for the process and delivered through dispatch: no handler runs on a random thread.
@@ -47,7 +39,8 @@ final class Server {
             Log.error("\(error)")
             return 1
         }
-        let address = "http://\(config.host.contains(":") ? "[\(config.host)]" : config.host):\(server.port)"
+        let host = config.http.host
+        let address = "http://\(host.contains(":") ? "[\(host)]" : host):\(server.port)"
 
         let runtime: Runtime
         do {
@@ -62,8 +55,8 @@ final class Server {
         telemetry.registry.setModelInfo(model: config.servedModelName, quantization: runtime.quantization)
         service.ready(backend: runtime.backend)
         Log.info("valet \(ValetVersion.string) serving \(config.servedModelName) (\(runtime.summary)) on \(address); "
-                 + "scheduler \(config.scheduler), kv-cache \(config.kvCacheMiB.map { "\($0) MiB" } ?? "\(config.kvCacheTokens) tokens"), "
-                 + "max-batch \(config.maxBatch), max-queue \(config.maxQueue), queue-timeout \(config.queueTimeout)s, "
+                 + "scheduler \(config.scheduler.kind.rawValue), kv-cache \(config.kvCacheMiB.map { "\($0) MiB" } ?? "\(config.kvCacheTokens) tokens"), "
+                 + "max-batch \(config.scheduler.maxBatch), max-queue \(config.scheduler.maxQueue), queue-timeout \(config.scheduler.queueTimeout)s, "
                  + "auth \(config.apiKey == nil ? "off" : "on"), recorder \(config.recorderEnabled ? config.db : "off")")
 
         let signal = signals.wait()
