@@ -6,7 +6,9 @@ import Prometheus
 struct HTTPMetrics: Sendable {
     /// Label value for anything outside a bounded set (unknown handler, method or status).
     static let other = "other"
-    static let methods = ["GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH"]
+    // Valet routes only GET and POST; any other method is answered 404/405 and counts as `other`, which keeps the
+    // up-front label sets at handlers × 3 × statuses.
+    static let methods = ["GET", "POST"]
     /// The codes Valet answers with (the HTTP layer's own 404/405/413/415/431, the API's errors, 499 for a client
     /// that went away); any other code counts as `other`.
     static let statuses = [200, 400, 401, 404, 405, 413, 415, 429, 431, 499, 500, 503]

@@ -11,7 +11,7 @@ struct GenerateCommand: ParsableCommand {
         abstract: "Generate text for one prompt and stream it to stdout.")
 
     @Option(name: .long, help: "GGUF model file.")
-    var model: String = "models/SmolLM2-135M-Instruct.Q4_1.gguf"
+    var model: String = ServeConfig().model
 
     @Option(name: .long, help: "The prompt text.")
     var prompt: String

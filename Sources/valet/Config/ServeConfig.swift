@@ -1,39 +1,26 @@
 // Every `valet serve` setting after merging flags, VALET_* environment variables and defaults.
-import ValetMetrics
+// Scheduler and HTTP settings are those libraries' own config types, so their defaults are written once, there.
+import HTTPServer
 import Scheduling
 import Foundation
 
-public struct ServeConfig: Sendable, Equatable {
+public struct ServeConfig: Sendable {
     // Model and API
     public var model = "models/SmolLM2-135M-Instruct.Q4_1.gguf"
     public var servedModelName = ""
     public var apiKey: String?
     public var defaultMaxTokens = 512
-    // HTTP
-    public var host = "127.0.0.1"
-    public var port = 8080
-    public var maxBodyBytes = 1 << 20
-    public var httpThreads = 2
-    public var maxConnections = 1024
-    public var connectionTimeout = 60
-    public var maxHeaderBytes = 32 * 1024
     public var shutdownGrace = 10.0
     // Engine
     public var threads = max(1, ProcessInfo.processInfo.activeProcessorCount)
-    // Scheduler
+    /// The engine's KV pool is allocated before the scheduler exists, so its size is the process's setting, not the
+    /// scheduler's.
     public var kvCacheTokens = 16_384
     /// When set, sizes the KV cache in MiB instead of tokens.
     public var kvCacheMiB: Int?
-    /// 0: the model's trained context length.
-    public var ctxSize = 0
-    public var maxBatch = 8
-    public var prefillChunk = 256
-    public var maxQueue = 64
-    public var queueTimeout = 30.0
-    public var preemptAfter = 2.0
-    public var agingSeconds = 10.0
-    public var maxOvertakes = 4
-    public var scheduler = "parking-lot"
+    // The libraries' own settings
+    public var scheduler = SchedulerConfig()
+    public var http = HTTPServerConfiguration()
     // Recorder
     /// false (`--no-recorder`): no SQLite file is opened and nothing is written; /metrics still serves live figures.
     public var recorderEnabled = true
@@ -56,14 +43,25 @@ public struct ConfigError: Error, CustomStringConvertible, Equatable {
 
 /// Parses the human forms used for durations: `7d`, `12h`, `30m`, `10s`, `500ms`, or plain seconds.
 public enum DurationText {
+    private static let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86_400), ("w", 604_800)]
+
     public static func seconds(_ text: String) -> Double? {
         let t = text.trimmingCharacters(in: .whitespaces).lowercased()
-        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86_400), ("w", 604_800)]
         for (suffix, scale) in units where t.hasSuffix(suffix) {
             if let value = Double(t.dropLast(suffix.count)), value >= 0, value.isFinite { return value * scale }
         }
         if let value = Double(t), value >= 0, value.isFinite { return value }
         return nil
+    }
+
+    /// Help prints defaults in the form a user would type back: 604800 → `7d`, 30 → `30s`, 0.5 → `500ms`.
+    /// Weeks are left out because `7d` reads more plainly than `1w`.
+    public static func text(_ seconds: Double) -> String {
+        for (suffix, scale) in [("d", 86_400.0), ("h", 3600), ("m", 60), ("s", 1), ("ms", 0.001)] {
+            let count = seconds / scale
+            if count >= 1, count == count.rounded() { return "\(Int(count))\(suffix)" }
+        }
+        return "\(seconds)s"
     }
 }
 
@@ -109,6 +107,19 @@ struct SettingResolver {
         guard let (text, source) = raw(cli, option) else { return fallback }
         guard let value = DurationText.seconds(text), value >= minimum else {
             throw ConfigError(description: "\(source): '\(text)' is not a duration (e.g. 30, 500ms, 10s, 5m, 7d)")
+        }
+        return value
+    }
+
+    /// One of an enum's names. The flag arrives already parsed by argument-parser; the variable is read with the same
+    /// `init(rawValue:)` argument-parser uses, so both accept exactly the same words.
+    func choice<T: RawRepresentable & CaseIterable>(_ cli: T?, _ option: String, _ fallback: T) throws -> T
+    where T.RawValue == String {
+        if let cli { return cli }
+        guard let (text, source) = raw(nil, option) else { return fallback }
+        guard let value = T(rawValue: text.trimmingCharacters(in: .whitespaces)) else {
+            let names = T.allCases.map(\.rawValue).joined(separator: ", ")
+            throw ConfigError(description: "\(source): '\(text)' is not one of \(names)")
         }
         return value
     }

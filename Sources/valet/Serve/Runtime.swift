@@ -29,11 +29,7 @@ struct Runtime: Sendable {
         }
         if let warning = model.template.warning { Log.warning(warning) }
         let scheduler = Scheduler(
-            config: SchedulerConfig(
-                kind: config.scheduler == "fifo" ? .fifo : .parkingLot, ctxSize: config.ctxSize == 0 ? nil : config.ctxSize,
-                maxBatch: config.maxBatch, prefillChunk: config.prefillChunk, maxQueue: config.maxQueue,
-                queueTimeout: config.queueTimeout, preemptAfter: config.preemptAfter, agingSeconds: config.agingSeconds,
-                maxOvertakes: config.maxOvertakes),
+            config: config.scheduler,
             engine: model.engine, decoder: model.tokenizer, observer: observer)
         scheduler.start()
         let backend = EngineBackend(scheduler: scheduler, model: model)

@@ -1,8 +1,27 @@
 // `valet serve`: parse the configuration, start HTTP, load the model, serve until SIGINT/SIGTERM.
+// Every help line names its variable and prints the default of the type that owns the setting, so help cannot drift.
 import ValetMetrics
+import HTTPServer
 import Scheduling
 import ArgumentParser
 import Foundation
+
+// argument-parser then rejects an unknown --scheduler itself and lists the valid names in the message.
+extension SchedulerConfig.Kind: ExpressibleByArgument {}
+
+// The default instances help reads from; resolve() starts from the same values.
+private let serve = ServeConfig()
+private let scheduling = SchedulerConfig()
+private let http = HTTPServerConfiguration()
+
+/// `option` must be the flag's name: the variable shown is derived from it the same way resolve() derives it.
+/// A switch's `envValue` (`=1`) shows what the variable must say, since it has no value of its own to name.
+private func help(_ text: String, _ option: String, envValue: String = "",
+                  default value: some CustomStringConvertible) -> ArgumentHelp {
+    ArgumentHelp("\(text) (env \(SettingResolver.envName(option))\(envValue); default \(value))")
+}
+
+private func duration(_ seconds: Double) -> String { DurationText.text(seconds) }
 
 struct ServeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -16,69 +35,85 @@ struct ServeCommand: ParsableCommand {
     )
 
     // Model and API
-    @Option(help: "GGUF model file. (env VALET_MODEL; default models/SmolLM2-135M-Instruct.Q4_1.gguf)")
+    @Option(help: help("GGUF model file.", "model", default: serve.model))
     var model: String?
-    @Option(help: "Model id clients send and see. (env VALET_SERVED_MODEL_NAME; default the file name without .gguf)")
+    @Option(help: help("Model id clients send and see.", "served-model-name", default: "the file name without .gguf"))
     var servedModelName: String?
-    @Option(help: "Require 'Authorization: Bearer KEY' on the API routes; /health and /metrics stay open. (env VALET_API_KEY; default none)")
+    @Option(help: help("Require 'Authorization: Bearer KEY' on the API routes; /health and /metrics stay open.",
+                       "api-key", default: serve.apiKey ?? "none"))
     var apiKey: String?
-    @Option(help: "Chat max_tokens when a request has none, capped by the context left. (env VALET_DEFAULT_MAX_TOKENS; default 512)")
+    @Option(help: help("Chat max_tokens when a request has none, capped by the context left.",
+                       "default-max-tokens", default: serve.defaultMaxTokens))
     var defaultMaxTokens: String?
 
     // HTTP
-    @Option(help: "Address to listen on. (env VALET_HOST; default 127.0.0.1)")
+    @Option(help: help("Address to listen on.", "host", default: http.host))
     var host: String?
-    @Option(help: "Port to listen on. (env VALET_PORT; default 8080)")
+    @Option(help: help("Port to listen on.", "port", default: http.port))
     var port: String?
-    @Option(help: "Largest request body in bytes; larger gets 413. (env VALET_MAX_BODY_BYTES; default 1048576)")
+    @Option(help: help("Largest request body in bytes; larger gets 413.", "max-body-bytes", default: http.maxBodyBytes))
     var maxBodyBytes: String?
-    @Option(help: "HTTP threads; streams never hold one while waiting. (env VALET_HTTP_THREADS; default 2)")
+    @Option(help: help("HTTP threads; streams never hold one while waiting.", "http-threads", default: http.threads))
     var httpThreads: String?
-    @Option(help: "Most open connections at once. (env VALET_MAX_CONNECTIONS; default 1024)")
+    @Option(help: help("Most open connections at once.", "max-connections", default: http.connectionLimit))
     var maxConnections: String?
-    @Option(help: "Seconds an idle or slow connection may stay open. (env VALET_CONNECTION_TIMEOUT; default 60)")
+    @Option(help: help("Seconds an idle or slow connection may stay open.", "connection-timeout",
+                       default: http.connectionTimeout))
     var connectionTimeout: String?
-    @Option(help: "Largest request line + headers in bytes; larger gets 431. (env VALET_MAX_HEADER_BYTES; default 32768)")
+    @Option(help: help("Largest request line + headers in bytes; larger gets 431.", "max-header-bytes",
+                       default: http.maxHeaderBytes))
     var maxHeaderBytes: String?
-    @Option(help: "On SIGINT/SIGTERM, how long running streams may finish before they are cancelled. (env VALET_SHUTDOWN_GRACE; default 10s)")
+    @Option(help: help("On SIGINT/SIGTERM, how long running streams may finish before they are cancelled.",
+                       "shutdown-grace", default: duration(serve.shutdownGrace)))
     var shutdownGrace: String?
 
     // Engine
-    @Option(help: "Engine compute threads. (env VALET_THREADS; default the number of CPUs)")
+    @Option(help: help("Engine compute threads.", "threads", default: "the number of CPUs"))
     var threads: String?
 
     // Scheduler
-    @Option(help: "KV-cache capacity in tokens (16-token blocks), shared by all running requests. (env VALET_KV_CACHE_TOKENS; default 16384)")
+    @Option(help: help("KV-cache capacity in tokens (16-token blocks), shared by all running requests.",
+                       "kv-cache-tokens", default: serve.kvCacheTokens))
     var kvCacheTokens: String?
-    @Option(help: "KV-cache capacity in MiB instead of tokens. (env VALET_KV_CACHE_MIB; default unset)")
+    @Option(help: help("KV-cache capacity in MiB instead of tokens.", "kv-cache-mib",
+                       default: serve.kvCacheMiB.map(String.init) ?? "unset"))
     var kvCacheMib: String?
-    @Option(help: "Longest prompt + completion of one request; 0 uses the model's. (env VALET_CTX_SIZE; default 0)")
+    @Option(help: help("Longest prompt + completion of one request; 0 uses the model's.", "ctx-size",
+                       default: scheduling.ctxSize ?? 0))
     var ctxSize: String?
-    @Option(help: "Most sequences decoded in one engine step. (env VALET_MAX_BATCH; default 8)")
+    @Option(help: help("Most sequences decoded in one engine step.", "max-batch", default: scheduling.maxBatch))
     var maxBatch: String?
-    @Option(help: "Most prompt tokens prefilled per step, so long prompts don't stall streams. (env VALET_PREFILL_CHUNK; default 256)")
+    @Option(help: help("Most prompt tokens prefilled per step, so long prompts don't stall streams.", "prefill-chunk",
+                       default: scheduling.prefillChunk))
     var prefillChunk: String?
-    @Option(help: "Most requests waiting in the lot; beyond it arrivals get 429. (env VALET_MAX_QUEUE; default 64)")
+    @Option(help: help("Most requests waiting in the lot; beyond it arrivals get 429.", "max-queue",
+                       default: scheduling.maxQueue))
     var maxQueue: String?
-    @Option(help: "How long a request may wait for capacity before a 503 queue_timeout; requests may lower or raise it with queue_timeout. (env VALET_QUEUE_TIMEOUT; default 30s)")
+    @Option(help: help("How long a request may wait for capacity before a 503 queue_timeout; requests may lower or raise it with queue_timeout.",
+                       "queue-timeout", default: duration(scheduling.queueTimeout)))
     var queueTimeout: String?
-    @Option(help: "A high/critical request waiting this long preempts lower-priority running work. (env VALET_PREEMPT_AFTER; default 2s)")
+    @Option(help: help("A high/critical request waiting this long preempts lower-priority running work.",
+                       "preempt-after", default: duration(scheduling.preemptAfter)))
     var preemptAfter: String?
-    @Option(help: "A waiting request rises one priority class after this long. (env VALET_AGING_SECONDS; default 10s)")
+    @Option(help: help("A waiting request rises one priority class after this long.", "aging-seconds",
+                       default: duration(scheduling.agingSeconds)))
     var agingSeconds: String?
-    @Option(help: "How many times smaller requests may pass a waiting head that doesn't fit. (env VALET_MAX_OVERTAKES; default 4)")
+    @Option(help: help("How many times smaller requests may pass a waiting head that doesn't fit.", "max-overtakes",
+                       default: scheduling.maxOvertakes))
     var maxOvertakes: String?
-    @Option(help: "Admission policy: parking-lot (priorities, overtaking, preemption) or fifo. (env VALET_SCHEDULER; default parking-lot)")
-    var scheduler: String?
+    @Option(help: help("Admission policy: parking-lot (priorities, overtaking, preemption) or fifo.", "scheduler",
+                       default: scheduling.kind.rawValue))
+    var scheduler: SchedulerConfig.Kind?
 
     // Recorder
-    @Flag(help: "Keep no job record: no SQLite file is opened or written; /metrics still serves live figures, /v1/metrics live stats only, /v1/jobs/{id} an error. (env VALET_NO_RECORDER=1; default off)")
+    @Flag(help: help("Keep no job record: no SQLite file is opened or written; /metrics still serves live figures, /v1/metrics live stats only, /v1/jobs/{id} an error.",
+                     "no-recorder", envValue: "=1", default: serve.recorderEnabled ? "off" : "on"))
     var noRecorder = false
-    @Option(help: "SQLite database recording every job and queue samples. (env VALET_DB; default data/valet.sqlite)")
+    @Option(help: help("SQLite database recording every job and queue samples.", "db", default: serve.db))
     var db: String?
-    @Option(help: "How long recorded rows are kept. (env VALET_RETENTION; default 7d)")
+    @Option(help: help("How long recorded rows are kept.", "retention", default: duration(serve.retentionSeconds)))
     var retention: String?
-    @Option(help: "How often queue depth is sampled. (env VALET_SAMPLE_INTERVAL; default 1s)")
+    @Option(help: help("How often queue depth is sampled.", "sample-interval", default: duration(serve.sampleInterval)))
     var sampleInterval: String?
 
     func resolve(environment: [String: String]) throws -> ServeConfig {
@@ -88,31 +123,37 @@ struct ServeCommand: ParsableCommand {
         c.servedModelName = r.string(servedModelName, "served-model-name", ServeConfig.defaultServedName(forModel: c.model))
         c.apiKey = r.raw(apiKey, "api-key")?.0
         c.defaultMaxTokens = try r.int(defaultMaxTokens, "default-max-tokens", c.defaultMaxTokens, 1...1_000_000)
-        c.host = r.string(host, "host", c.host)
-        c.port = try r.int(port, "port", c.port, 0...65_535)
-        c.maxBodyBytes = try r.int(maxBodyBytes, "max-body-bytes", c.maxBodyBytes, 1...(1 << 30))
-        c.httpThreads = try r.int(httpThreads, "http-threads", c.httpThreads, 1...64)
-        c.maxConnections = try r.int(maxConnections, "max-connections", c.maxConnections, 1...1_000_000)
-        c.connectionTimeout = try r.int(connectionTimeout, "connection-timeout", c.connectionTimeout, 1...86_400)
-        c.maxHeaderBytes = try r.int(maxHeaderBytes, "max-header-bytes", c.maxHeaderBytes, 4096...(16 << 20))
         c.shutdownGrace = try r.seconds(shutdownGrace, "shutdown-grace", c.shutdownGrace)
         c.threads = try r.int(threads, "threads", c.threads, 1...1024)
         c.kvCacheTokens = try r.int(kvCacheTokens, "kv-cache-tokens", c.kvCacheTokens, 16...(1 << 26))
         if r.raw(kvCacheMib, "kv-cache-mib") != nil {
             c.kvCacheMiB = try r.int(kvCacheMib, "kv-cache-mib", 0, 1...(1 << 20))
         }
-        c.ctxSize = try r.int(ctxSize, "ctx-size", c.ctxSize, 0...(1 << 24))
-        c.maxBatch = try r.int(maxBatch, "max-batch", c.maxBatch, 1...4096)
-        c.prefillChunk = try r.int(prefillChunk, "prefill-chunk", c.prefillChunk, 1...(1 << 20))
-        c.maxQueue = try r.int(maxQueue, "max-queue", c.maxQueue, 0...1_000_000)
-        c.queueTimeout = try r.seconds(queueTimeout, "queue-timeout", c.queueTimeout)
-        c.preemptAfter = try r.seconds(preemptAfter, "preempt-after", c.preemptAfter)
-        c.agingSeconds = try r.seconds(agingSeconds, "aging-seconds", c.agingSeconds)
-        c.maxOvertakes = try r.int(maxOvertakes, "max-overtakes", c.maxOvertakes, 0...1_000_000)
-        c.scheduler = r.string(scheduler, "scheduler", c.scheduler)
-        guard ["parking-lot", "fifo"].contains(c.scheduler) else {
-            throw ConfigError(description: "--scheduler: '\(c.scheduler)' is not one of parking-lot, fifo")
-        }
+
+        var h = c.http
+        h.host = r.string(host, "host", h.host)
+        h.port = UInt16(try r.int(port, "port", Int(h.port), 0...65_535))
+        h.maxBodyBytes = try r.int(maxBodyBytes, "max-body-bytes", h.maxBodyBytes, 1...(1 << 30))
+        h.threads = try r.int(httpThreads, "http-threads", h.threads, 1...64)
+        h.connectionLimit = try r.int(maxConnections, "max-connections", h.connectionLimit, 1...1_000_000)
+        h.connectionTimeout = try r.int(connectionTimeout, "connection-timeout", h.connectionTimeout, 1...86_400)
+        h.maxHeaderBytes = try r.int(maxHeaderBytes, "max-header-bytes", h.maxHeaderBytes, 4096...(16 << 20))
+        c.http = h
+
+        var s = c.scheduler
+        // The flag's 0 means "the model's", which SchedulerConfig spells nil.
+        let ctx = try r.int(ctxSize, "ctx-size", s.ctxSize ?? 0, 0...(1 << 24))
+        s.ctxSize = ctx == 0 ? nil : ctx
+        s.maxBatch = try r.int(maxBatch, "max-batch", s.maxBatch, 1...4096)
+        s.prefillChunk = try r.int(prefillChunk, "prefill-chunk", s.prefillChunk, 1...(1 << 20))
+        s.maxQueue = try r.int(maxQueue, "max-queue", s.maxQueue, 0...1_000_000)
+        s.queueTimeout = try r.seconds(queueTimeout, "queue-timeout", s.queueTimeout)
+        s.preemptAfter = try r.seconds(preemptAfter, "preempt-after", s.preemptAfter)
+        s.agingSeconds = try r.seconds(agingSeconds, "aging-seconds", s.agingSeconds)
+        s.maxOvertakes = try r.int(maxOvertakes, "max-overtakes", s.maxOvertakes, 0...1_000_000)
+        s.kind = try r.choice(scheduler, "scheduler", s.kind)
+        c.scheduler = s
+
         c.recorderEnabled = try !r.bool(noRecorder, "no-recorder")
         c.db = r.string(db, "db", c.db)
         c.retentionSeconds = try r.seconds(retention, "retention", c.retentionSeconds)

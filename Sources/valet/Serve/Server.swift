@@ -15,7 +15,8 @@ final class Server {
     /// Process exit code: 0 after a clean signal-driven shutdown.
     func run() -> Int32 {
         let service = OpenAIService(settings: .init(
-            servedModelName: config.servedModelName, apiKey: config.apiKey, defaultMaxTokens: config.defaultMaxTokens))
+            servedModelName: config.servedModelName, apiKey: config.apiKey, defaultMaxTokens: config.defaultMaxTokens,
+            systemFingerprint: "valet-\(ValetVersion.string)"))
         var router = Router()
         service.register(on: &router)
         let telemetry: Telemetry
@@ -30,15 +31,7 @@ final class Server {
         router.use(HTTPMetricsMiddleware { telemetry.record($0) })
         if Log.debugEnabled { router.use(RequestLogMiddleware { Log.debug($0) }) }
 
-        var http = HTTPServerConfiguration()
-        http.host = config.host
-        http.port = UInt16(config.port)
-        http.threads = config.httpThreads
-        http.connectionLimit = config.maxConnections
-        http.connectionTimeout = config.connectionTimeout
-        http.maxHeaderBytes = config.maxHeaderBytes
-        http.maxBodyBytes = config.maxBodyBytes
-        let server = HTTPServer(configuration: http, router: router, errorResponse: APIError.httpErrorResponse)
+        let server = HTTPServer(configuration: config.http, router: router, errorResponse: APIError.httpErrorResponse)
 
         // Signals are blocked for the process and delivered through dispatch: no handler runs on a random thread.
         let signals = SignalWaiter(signals: [SIGINT, SIGTERM])
@@ -49,7 +42,8 @@ final class Server {
             Log.error("\(error)")
             return 1
         }
-        let address = "http://\(config.host.contains(":") ? "[\(config.host)]" : config.host):\(server.port)"
+        let host = config.http.host
+        let address = "http://\(host.contains(":") ? "[\(host)]" : host):\(server.port)"
 
         let runtime: Runtime
         do {
@@ -64,8 +58,8 @@ final class Server {
         telemetry.registry.setModelInfo(model: config.servedModelName, quantization: runtime.quantization)
         service.ready(backend: runtime.backend)
         Log.info("valet \(ValetVersion.string) serving \(config.servedModelName) (\(runtime.summary)) on \(address); "
-                 + "scheduler \(config.scheduler), kv-cache \(config.kvCacheMiB.map { "\($0) MiB" } ?? "\(config.kvCacheTokens) tokens"), "
-                 + "max-batch \(config.maxBatch), max-queue \(config.maxQueue), queue-timeout \(config.queueTimeout)s, "
+                 + "scheduler \(config.scheduler.kind.rawValue), kv-cache \(config.kvCacheMiB.map { "\($0) MiB" } ?? "\(config.kvCacheTokens) tokens"), "
+                 + "max-batch \(config.scheduler.maxBatch), max-queue \(config.scheduler.maxQueue), queue-timeout \(config.scheduler.queueTimeout)s, "
                  + "auth \(config.apiKey == nil ? "off" : "on"), recorder \(config.recorderEnabled ? config.db : "off")")
 
         let signal = signals.wait()
