@@ -76,12 +76,19 @@ final class Telemetry: Sendable {
                  code: "recorder_disabled")
     }
 
+    /// The /v1/metrics document for a window; nil until the scheduler runs.
+    func v1Report(window: Double) throws -> V1MetricsReport? {
+        try report.withLock { $0 }?(window)
+    }
+
     private func v1Metrics(window: Double) throws -> HTTPResponse {
-        guard let source = report.withLock({ $0 }) else {
-            throw APIError.notReady("The model is still loading; retry shortly.")
-        }
         do {
-            return .json(200, OpenAICodec.json(try source(window)))
+            guard let document = try v1Report(window: window) else {
+                throw APIError.notReady("The model is still loading; retry shortly.")
+            }
+            return .json(200, OpenAICodec.json(document))
+        } catch let error as APIError {
+            throw error
         } catch {
             throw APIError(status: 500, message: "Reading the job record failed: \(error)", type: "server_error",
                            code: "recorder_error")

@@ -1,0 +1,166 @@
+// Every way a job can end, driven through one real scheduler (fake engine) wired as `valet serve` wires it, and
+// counted in all four views: the live counters, /metrics, /v1/metrics and the `jobs` table. They must agree.
+import Foundation
+import Inference
+import Synchronization
+import Testing
+import ValetMetrics
+@testable import Scheduling
+@testable import valet
+
+/// The prompt's first token says what the fake does: 1 stops at once (EOG), 2 never stops, 5 never stops and is
+/// slow, 6 makes the engine fail.
+private final class ScriptedEngine: StepEngine {
+    let vocabSize = 8
+    let blockSize = 16
+    let totalBlocks = 8
+    let contextLength = 4096
+    static let eog: Int32 = 7
+
+    func step(_ batch: [StepSequence], emit: (Int, Int, UnsafeMutableBufferPointer<Float>) -> Void) throws {
+        if batch.contains(where: { $0.position == 0 && $0.tokens.first == 6 }) {
+            throw EngineError("scripted failure")
+        }
+        if batch.contains(where: { $0.position == 0 && $0.tokens.first == 5 }) || batch.contains(where: { $0.position > 0 }) {
+            usleep(2_000)
+        }
+        for (i, s) in batch.enumerated() where s.logits != .none {
+            var row = [Float](repeating: 0, count: vocabSize)
+            // The history's first token is the script; a decode step only sees its last token, so the script is
+            // carried in the token fed back: 1 → EOG, anything else → 3 (which never ends).
+            let script = s.position == 0 ? s.tokens.first! : s.tokens.last!
+            row[Int(script == 1 ? Self.eog : 3)] = 10
+            row.withUnsafeMutableBufferPointer { emit(i, s.tokens.count - 1, $0) }
+        }
+    }
+}
+
+private struct Letters: TokenDecoding {
+    var endOfGenerationTokens: Set<Int32> { [ScriptedEngine.eog] }
+    func bytes(of token: Int32) -> [UInt8] { [UInt8(ascii: "a") + UInt8(token)] }
+}
+
+/// Events per job id.
+private final class Events: Sendable {
+    private let seen = Mutex<[String: [JobEvent]]>([:])
+    func sink(_ id: String) -> @Sendable (JobEvent) -> Void { { e in self.seen.withLock { $0[id, default: []].append(e) } } }
+    func tokens(_ id: String) -> Int {
+        seen.withLock { ($0[id] ?? []).filter { if case .token = $0 { true } else { false } }.count }
+    }
+    func ended(_ id: String) -> Bool {
+        seen.withLock { ($0[id] ?? []).contains { if case .finished = $0 { true } else if case .failed = $0 { true } else { false } } }
+    }
+}
+
+/// `name{labels} value` lines of a Prometheus exposition, keyed by the line's name and labels as written.
+private func samples(_ text: String) -> [String: Double] {
+    var out: [String: Double] = [:]
+    for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+        guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { continue }
+        out[String(line[..<space])] = value
+    }
+    return out
+}
+
+private func request(_ id: String, _ prompt: [Int32], max: Int = 2, priority: Priority = .normal,
+                     timeout: Double? = nil) -> GenerationRequest {
+    var sampling = SamplingParameters()
+    sampling.temperature = 0
+    return GenerationRequest(id: id, model: "m", promptTokens: prompt, maxTokens: max, sampling: sampling,
+                             priority: priority, queueTimeout: timeout)
+}
+
+private func waitFor(_ condition: () -> Bool) async -> Bool {
+    for _ in 0..<5_000 {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(2))
+    }
+    return condition()
+}
+
+@Suite struct EndStateViewsTests {
+    @Test func everyEndStateCountsOnceInAllFourViews() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("valet-ends-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var config = ServeConfig()
+        config.db = dir.appendingPathComponent("valet.sqlite").path
+        let telemetry = try Telemetry(config: config, httpHandlers: [])
+        defer { telemetry.flush() }
+        var schedulerConfig = SchedulerConfig(maxBatch: 1, maxQueue: 2, preemptAfter: 1000, agingSeconds: 0)
+        schedulerConfig.kind = .parkingLot
+        let s = Scheduler(config: schedulerConfig, engine: ScriptedEngine(), decoder: Letters(),
+                          observer: telemetry.observer)
+        telemetry.attach(stats: { s.stats() })
+        let events = Events()
+        var expected: [String: JobEnd] = [:]
+        func submit(_ r: GenerationRequest, _ end: JobEnd) -> Submission {
+            expected[r.id] = end
+            return s.submit(r, onEvent: events.sink(r.id))
+        }
+
+        // Before the loop runs, so the lot fills: A and B park, C evicts the low B, D finds it full.
+        _ = submit(request("A", [2]), .finished(.length))
+        _ = submit(request("B", [2], priority: .low), .rejected(.evicted))
+        let c = submit(request("C", [2]), .failed(.cancelled))
+        #expect(submit(request("D", [2], priority: .low), .rejected(.queueFull)).rejection != nil)
+        c.handle?.cancel()
+        _ = submit(request("E", [2], timeout: 0), .failed(.queueTimeout))
+        s.start()
+        #expect(await waitFor { events.ended("A") && events.ended("E") })
+        _ = submit(request("F", [1], max: 4), .finished(.stop))
+        #expect(submit(request("G", [2], max: 1000), .rejected(.tooLarge)).rejection != nil)
+        #expect(submit(request("H", []), .rejected(.invalid)).rejection != nil)
+        _ = submit(request("I", [6]), .failed(.engineError))
+        #expect(await waitFor { events.ended("F") && events.ended("I") })
+        _ = submit(request("J", [5], max: 100), .failed(.shutdown))
+        #expect(await waitFor { events.tokens("J") > 0 })
+        s.shutdown(grace: 0)
+        #expect(submit(request("K", [2]), .rejected(.shuttingDown)).rejection == .shuttingDown)
+        #expect(Set(expected.values) == Set(JobEnd.allCases), "the test must drive every end state")
+
+        // 1. Live counters.
+        let live = s.stats().counters
+        for end in JobEnd.allCases { #expect(live[end] == 1, "live \(end)") }
+
+        // 2. /metrics: one family per kind of end, labelled by the end's reason.
+        let exposition = samples(telemetry.registry.render())
+        for end in JobEnd.allCases {
+            let key: String
+            switch end {
+            case .finished(let r): key = "valet_request_success_total{finished_reason=\"\(r.rawValue)\"}"
+            case .rejected: key = "valet_admission_rejections_total{reason=\"\(end.reason)\"}"
+            case .failed: key = "valet_request_failures_total{reason=\"\(end.reason)\"}"
+            }
+            #expect(exposition[key] == 1, "\(key)")
+        }
+
+        // 3. /v1/metrics.
+        let report = try #require(try telemetry.v1Report(window: 60))
+        let rejections = JobEnd.Rejection.allCases.count
+        #expect(report.counters["completed"] == 2)
+        #expect(report.counters["rejected"] == rejections)
+        #expect(report.rejectedByReason.values.reduce(0, +) == rejections)
+        for r in JobEnd.Rejection.allCases { #expect(report.rejectedByReason[r.rawValue] == 1, "\(r)") }
+        for name in ["evicted", "timed_out", "cancelled", "failed", "shut_down"] {
+            #expect(report.counters[name] == 1, "\(name)")
+        }
+
+        // 4. The jobs table: each job's row says how it ended, and the totals add up the same way.
+        let recorder = try #require(telemetry.recorder)
+        #expect(recorder.flush())
+        for (id, end) in expected {
+            let row = try #require(try recorder.job(id: id), "no row for \(id)")
+            #expect(row.status == SchedulerMetricsObserver.status(end), "\(id)")
+            #expect(row.finishReason == end.finishReason?.rawValue, "\(id)")
+        }
+        let totals = try recorder.totals()
+        #expect(totals.jobs == JobEnd.allCases.count)
+        let rejectedRows = JobRecord.Status.allCases.filter(\.isRejection).reduce(0) { $0 + (totals.byStatus[$1.rawValue] ?? 0) }
+        #expect(rejectedRows == report.counters["rejected"])
+        #expect(totals.byFinishReason == ["stop": 1, "length": 1])
+    }
+}
+
+private extension JobEnd {
+    var finishReason: FinishReason? { if case .finished(let r) = self { r } else { nil } }
+}
