@@ -138,7 +138,11 @@ def test_parking_lot_over_http(lot):
     # /v1/metrics counts the same events from the scheduler's live state.
     counters = stats["counters"]
     assert counters["rejected"] == len(refused) == sum(stats["rejected_by_reason"].values())
-    assert stats["rejected_by_reason"]["queue_full"] == len(refused)
+    # Every 429 is either a full lot or an eviction by a higher-priority arrival, and both views say which.
+    by_reason = stats["rejected_by_reason"]
+    assert by_reason["queue_full"] + by_reason["evicted"] == len(refused)
+    assert by_reason["evicted"] == counters["evicted"] == m.get('valet_admission_rejections_total{reason="evicted"}', 0)
+    assert by_reason["queue_full"] == m.get('valet_admission_rejections_total{reason="queue_full"}', 0)
     assert counters["completed"] == len(completed) and counters["cancelled"] == 1
     assert counters["admitted"] == len(served) + 1
     assert counters["suspended"] == m["valet_suspensions_total"]
