@@ -3,14 +3,11 @@ import Scheduling
 import Foundation
 import Inference
 
+/// Made only by the decoder (hence no public init); the backend reads it.
 public struct ChatMessageInput: Sendable, Equatable {
     /// system, user or assistant (`developer` arrives as system).
     public var role: String
     public var content: String
-    public init(role: String, content: String) {
-        self.role = role
-        self.content = content
-    }
 }
 
 /// Fields both endpoints share.

@@ -10,13 +10,10 @@
 //  4. Temperature 0 → greedy (lowest index wins ties). Otherwise temperature scaling, then top-k, top-p, min-p
 //     (the vLLM / HF order), then one draw from the kept tokens renormalized.
 
+/// Made only by the sampler (hence no public init); the API reads it.
 public struct TokenScore: Sendable, Equatable {
     public var token: Int32
     public var logprob: Float
-    public init(token: Int32, logprob: Float) {
-        self.token = token
-        self.logprob = logprob
-    }
 }
 
 public struct SampledToken: Sendable, Equatable {
