@@ -45,6 +45,9 @@ public enum JobEnd: Sendable, Hashable {
         }
     }
 
+    /// Stop or length for a normal finish, nil otherwise.
+    public var finishReason: FinishReason? { if case .finished(let r) = self { r } else { nil } }
+
     /// The label value of this end within its family (`stop`, `queue_full`, `cancelled`, …).
     public var reason: String {
         switch self {

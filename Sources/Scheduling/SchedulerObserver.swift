@@ -7,7 +7,7 @@ public struct JobSnapshot: Sendable {
     public var model: String
     public var priority: Priority
     public var end: JobEnd
-    public var finishReason: FinishReason? { if case .finished(let r) = end { r } else { nil } }
+    public var finishReason: FinishReason? { end.finishReason }
     /// What the client was told, for jobs that did not finish normally.
     public var failure: JobFailure?
     public var matchedStop: String?

@@ -159,7 +159,3 @@ private func waitFor(_ condition: () -> Bool) async -> Bool {
         #expect(totals.byFinishReason == ["stop": 1, "length": 1])
     }
 }
-
-private extension JobEnd {
-    var finishReason: FinishReason? { if case .finished(let r) = self { r } else { nil } }
-}
