@@ -15,20 +15,25 @@ public enum Dequantize {
             for i in 0..<count { dst[i] = half(src, i * 2) }
         case .bf16:
             for i in 0..<count { dst[i] = Float(bitPattern: UInt32(u16(src, i * 2)) << 16) }
-        case .q8_0:
-            for b in 0..<blocks { q8_0(src + b * 34, dst + b * 32) }
-        case .q4_0:
-            for b in 0..<blocks { q4_0(src + b * 18, dst + b * 32) }
-        case .q4_1:
-            for b in 0..<blocks { q4_1(src + b * 20, dst + b * 32) }
-        case .q4_K:
-            for b in 0..<blocks { q4_K(src + b * 144, dst + b * 256) }
-        case .q5_K:
-            for b in 0..<blocks { q5_K(src + b * 176, dst + b * 256) }
-        case .q6_K:
-            for b in 0..<blocks { q6_K(src + b * 210, dst + b * 256) }
+        case .q8_0, .q4_0, .q4_1, .q4_K, .q5_K, .q6_K:
+            let decode = blockDecoder(type)
+            let bytes = type.blockBytes
+            for b in 0..<blocks { decode(src + b * bytes, dst + b * type.blockSize) }
         default:
             preconditionFailure("Dequantize: tensor type \(type) is not supported")
+        }
+    }
+
+    /// One block's decoder; the block layouts differ, the walk over a row's blocks does not.
+    private static func blockDecoder(_ type: GGMLType) -> (UnsafeRawPointer, UnsafeMutablePointer<Float>) -> Void {
+        switch type {
+        case .q8_0: q8_0
+        case .q4_0: q4_0
+        case .q4_1: q4_1
+        case .q4_K: q4_K
+        case .q5_K: q5_K
+        case .q6_K: q6_K
+        default: preconditionFailure("Dequantize: \(type) has no block decoder")
         }
     }
 
@@ -114,33 +119,28 @@ public enum Dequantize {
     /// Q4_K: f16 d, f16 dmin, 12 scale bytes, 128 nibble bytes. Each 32 bytes of nibbles hold two
     /// sub-blocks of 32: low nibbles first, then high. x = (d·sc)·q − (dmin·m).
     @inline(__always) static func q4_K(_ p: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
-        let d = half(p, 0), dmin = half(p, 2)
-        let s = (p + 4).assumingMemoryBound(to: UInt8.self)
-        let q = (p + 16).assumingMemoryBound(to: UInt8.self)
-        for c in 0..<4 {
-            let (sc0, m0) = scaleMin(s, 2 * c), (sc1, m1) = scaleMin(s, 2 * c + 1)
-            let d0 = d * sc0, o0 = dmin * m0, d1 = d * sc1, o1 = dmin * m1
-            let qc = q + 32 * c, yc = y + 64 * c
-            for l in 0..<32 {
-                yc[l] = d0 * Float(qc[l] & 0xF) - o0
-                yc[l + 32] = d1 * Float(qc[l] >> 4) - o1
-            }
-        }
+        kQuant(p, y, q: p + 16, qh: nil)
     }
 
     /// Q5_K: as Q4_K plus 32 bytes qh after the scales; bit j of qh[l] is the fifth bit of element l of sub-block j.
     @inline(__always) static func q5_K(_ p: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
+        kQuant(p, y, q: p + 48, qh: (p + 16).assumingMemoryBound(to: UInt8.self))
+    }
+
+    /// Q4_K and Q5_K share scales and layout; Q4_K is Q5_K with every fifth bit zero.
+    @inline(__always) private static func kQuant(_ p: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>,
+                                                 q raw: UnsafeRawPointer, qh: UnsafePointer<UInt8>?) {
         let d = half(p, 0), dmin = half(p, 2)
         let s = (p + 4).assumingMemoryBound(to: UInt8.self)
-        let qh = (p + 16).assumingMemoryBound(to: UInt8.self)
-        let q = (p + 48).assumingMemoryBound(to: UInt8.self)
+        let q = raw.assumingMemoryBound(to: UInt8.self)
         for c in 0..<4 {
             let (sc0, m0) = scaleMin(s, 2 * c), (sc1, m1) = scaleMin(s, 2 * c + 1)
             let d0 = d * sc0, o0 = dmin * m0, d1 = d * sc1, o1 = dmin * m1
             let qc = q + 32 * c, yc = y + 64 * c
             let shift0 = UInt8(2 * c), shift1 = UInt8(2 * c + 1)
             for l in 0..<32 {
-                let h0 = ((qh[l] >> shift0) & 1) << 4, h1 = ((qh[l] >> shift1) & 1) << 4
+                let h = qh?[l] ?? 0
+                let h0 = ((h >> shift0) & 1) << 4, h1 = ((h >> shift1) & 1) << 4
                 yc[l] = d0 * Float((qc[l] & 0xF) | h0) - o0
                 yc[l + 32] = d1 * Float((qc[l] >> 4) | h1) - o1
             }
