@@ -8,21 +8,24 @@ import ValetMetrics
 @testable import Scheduling
 @testable import valet
 
-/// The prompt's first token says what the fake does: 1 stops at once (EOG), 2 never stops, 5 never stops and is
-/// slow, 6 makes the engine fail.
-private final class ScriptedEngine: StepEngine {
+/// The prompt's first token says what the fake does: 1 stops at once (EOG), 2 and 5 never stop, 6 makes the engine
+/// fail. While `holdDecode` says so, decode steps wait: the job meant to be cut by shutdown cannot finish first,
+/// however long a busy host keeps the test from calling shutdown.
+private final class ScriptedEngine: StepEngine, Sendable {
     let vocabSize = 8
     let blockSize = 16
     let totalBlocks = 8
     let contextLength = 4096
     static let eog: Int32 = 7
+    let holdDecode = Mutex<(@Sendable () -> Bool)?>(nil)
 
     func step(_ batch: [StepSequence], emit: (Int, Int, UnsafeMutableBufferPointer<Float>) -> Void) throws {
         if batch.contains(where: { $0.position == 0 && $0.tokens.first == 6 }) {
             throw EngineError("scripted failure")
         }
-        // Decode steps are slow, so the long job J is still running when shutdown comes, however busy the host.
-        if batch.contains(where: { $0.position > 0 }) { usleep(50_000) }
+        if batch.contains(where: { $0.position > 0 }), let hold = holdDecode.withLock({ $0 }) {
+            while hold() { usleep(1_000) }
+        }
         for (i, s) in batch.enumerated() where s.logits != .none {
             var row = [Float](repeating: 0, count: vocabSize)
             // The history's first token is the script; a decode step only sees its last token, so the script is
@@ -87,8 +90,8 @@ private func waitFor(_ condition: () -> Bool) async -> Bool {
         defer { telemetry.flush() }
         var schedulerConfig = SchedulerConfig(maxBatch: 1, maxQueue: 2, preemptAfter: 1000, agingSeconds: 0)
         schedulerConfig.kind = .parkingLot
-        let s = Scheduler(config: schedulerConfig, engine: ScriptedEngine(), decoder: Letters(),
-                          observer: telemetry.observer)
+        let engine = ScriptedEngine()
+        let s = Scheduler(config: schedulerConfig, engine: engine, decoder: Letters(), observer: telemetry.observer)
         telemetry.attach(stats: { s.stats() })
         let events = Events()
         var expected: [String: JobEnd] = [:]
@@ -111,6 +114,7 @@ private func waitFor(_ condition: () -> Bool) async -> Bool {
         #expect(submit(request("H", []), .rejected(.invalid)).rejection != nil)
         _ = submit(request("I", [6]), .failed(.engineError))
         #expect(await waitFor { events.ended("F") && events.ended("I") })
+        engine.holdDecode.withLock { $0 = { !s.core.state.withLock { $0.shuttingDown } } }
         _ = submit(request("J", [5], max: 120), .failed(.shutdown))
         #expect(await waitFor { events.tokens("J") > 0 })
         s.shutdown(grace: 0)
