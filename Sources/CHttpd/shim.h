@@ -17,17 +17,22 @@ static const short VALET_POLLRDHUP = 0x2000;
 /// Starts a daemon with everything Valet tunes. `thread_pool_size` <= 1 means one internal polling thread.
 /// `memory_limit` bounds the per-connection pool, which is where MHD keeps the request line and headers,
 /// so it doubles as the header size limit. `address` is the resolved host and port to bind (never NULL).
+/// `per_ip_limit` 0 means no limit per client address. MHD reports every connection's opening and closing to
+/// `connection_events`, always before it closes the socket.
 static inline struct MHD_Daemon *valet_mhd_start(
     unsigned int flags, uint16_t port, const struct sockaddr *address,
     MHD_AccessHandlerCallback handler, void *handler_cls,
     MHD_RequestCompletedCallback completed, void *completed_cls,
-    unsigned int connection_limit, unsigned int connection_timeout_seconds,
+    MHD_NotifyConnectionCallback connection_events, void *connection_events_cls,
+    unsigned int connection_limit, unsigned int per_ip_limit, unsigned int connection_timeout_seconds,
     size_t memory_limit, unsigned int thread_pool_size, unsigned int listen_backlog)
 {
     // The caller always binds an explicit address (it resolves the host itself), so there is one call to make.
     return MHD_start_daemon(flags, port, NULL, NULL, handler, handler_cls,
         MHD_OPTION_NOTIFY_COMPLETED, completed, completed_cls,
+        MHD_OPTION_NOTIFY_CONNECTION, connection_events, connection_events_cls,
         MHD_OPTION_CONNECTION_LIMIT, connection_limit,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip_limit,
         MHD_OPTION_CONNECTION_TIMEOUT, connection_timeout_seconds,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, memory_limit,
         MHD_OPTION_THREAD_POOL_SIZE, thread_pool_size,

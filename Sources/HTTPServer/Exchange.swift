@@ -17,6 +17,10 @@ final class Exchange: @unchecked Sendable {
     var body: [UInt8] = []
     var discardedBytes = 0
     var bodyTooLarge = false
+    /// Body bytes this exchange holds of the server-wide budget; given back once the body has been handed on.
+    var reservedBytes = 0
+    /// The server-wide body budget had no room: refused with 503 once the upload ends.
+    var overBudget = false
     var dispatched = false
 
     struct State {

@@ -11,8 +11,16 @@ public struct HTTPServerConfiguration: Sendable {
     /// MHD worker threads, each with its own epoll loop; connections never block them.
     public var threads: Int = 2
     public var connectionLimit: Int = 1024
-    /// Seconds an idle or slow connection may hold a slot (suspended connections are exempt).
+    /// Most connections one client address may hold; 0 is no limit. It keeps one address from filling
+    /// `connectionLimit`. Behind a proxy every client shares the proxy's address, so raise it or set 0 there.
+    public var connectionsPerAddress: Int = 256
+    /// Seconds an idle connection may hold a slot (suspended connections are exempt).
     public var connectionTimeout: Int = 60
+    /// Seconds a client has to deliver a whole request, headers and body: a client dripping bytes resets the idle
+    /// timeout, never this one.
+    public var requestReadTimeout: Int = 10
+    /// Request-body bytes all uploads together may buffer; an upload that finds no room gets 503 with Retry-After.
+    public var maxBufferedBodyBytes: Int = 64 << 20
     /// Request line + headers beyond this get 431 with the API's error body.
     public var maxHeaderBytes: Int = 32 * 1024
     public var maxBodyBytes: Int = 1 << 20
@@ -39,13 +47,24 @@ public final class HTTPServer: @unchecked Sendable {
     private let running = Atomic<Bool>(false)
     private var watchdog: Thread?
     private let watchdogDone = DispatchSemaphore(value: 0)
+    let deadlines: ReadDeadlines
+    let bodyBudget: BodyBudget
 
     /// `errorResponse` renders the HTTP layer's own refusals (404, 405, 413, 415, 431) and unrenderable errors (500).
     public init(configuration: HTTPServerConfiguration, router: Router,
                 errorResponse: @escaping @Sendable (Int, String) -> HTTPResponse = RouterResponder.plainError) {
         self.configuration = configuration
         self.responder = RouterResponder(router: router, errorResponse: errorResponse)
+        deadlines = ReadDeadlines(readTimeout: .seconds(configuration.requestReadTimeout),
+                                  idleTimeout: .seconds(configuration.connectionTimeout))
+        bodyBudget = BodyBudget(limit: configuration.maxBufferedBodyBytes)
     }
+
+    /// Connections cut off for not delivering their request within the read timeout.
+    public var connectionsCut: Int { deadlines.cut }
+
+    /// Request-body bytes currently held by uploads in progress.
+    public var bufferedBodyBytes: Int { bodyBudget.inUse }
 
     public var port: UInt16 { boundPort }
 
@@ -62,7 +81,9 @@ public final class HTTPServer: @unchecked Sendable {
                 UInt32(flags), configuration.port, sockaddr,
                 valetAccessHandler, context,
                 valetRequestCompleted, context,
-                UInt32(configuration.connectionLimit), UInt32(configuration.connectionTimeout),
+                valetConnectionEvent, context,
+                UInt32(configuration.connectionLimit), UInt32(max(0, configuration.connectionsPerAddress)),
+                UInt32(configuration.connectionTimeout),
                 HTTPServer.connectionPoolBytes(maxHeaderBytes: configuration.maxHeaderBytes),
                 UInt32(max(1, configuration.threads)),
                 UInt32(configuration.listenBacklog))
@@ -111,6 +132,7 @@ public final class HTTPServer: @unchecked Sendable {
         while running.load(ordering: .sequentiallyConsistent) {
             usleep(micros)
             checkSuspended()
+            deadlines.cutExpired()
         }
         watchdogDone.signal()
     }
@@ -163,6 +185,13 @@ public final class HTTPServer: @unchecked Sendable {
                 return refuse(exchange, tooLarge)
             }
             if let length = exchange.headers["content-length"].flatMap({ Int($0) }), length > 0 {
+                // Reserved whole, before any of it is read, so the refusal can come before 100-continue too.
+                guard bodyBudget.reserve(length) else {
+                    exchange.bodyTooLarge = true
+                    exchange.dispatched = true
+                    return refuse(exchange, overBudget)
+                }
+                exchange.reservedBytes = length
                 exchange.body.reserveCapacity(length)
             }
             return .YES
@@ -173,6 +202,17 @@ public final class HTTPServer: @unchecked Sendable {
             if !exchange.bodyTooLarge, exchange.body.count + size > configuration.maxBodyBytes {
                 exchange.bodyTooLarge = true
                 exchange.body = []
+            }
+            // A chunked upload (no Content-Length) takes its share of the budget as it grows, 64 KiB at a time.
+            if !exchange.bodyTooLarge, exchange.body.count + size > exchange.reservedBytes {
+                let more = max(64 << 10, exchange.body.count + size - exchange.reservedBytes)
+                if bodyBudget.reserve(more) {
+                    exchange.reservedBytes += more
+                } else {
+                    exchange.bodyTooLarge = true
+                    exchange.overBudget = true
+                    exchange.body = []
+                }
             }
             if exchange.bodyTooLarge {
                 // Without a Content-Length MHD won't let us answer mid-upload; drop the excess for a while,
@@ -190,7 +230,7 @@ public final class HTTPServer: @unchecked Sendable {
         if !exchange.dispatched {
             exchange.dispatched = true
             if exchange.bodyTooLarge {
-                return refuse(exchange, tooLarge)
+                return refuse(exchange, exchange.overBudget ? overBudget : tooLarge)
             }
             dispatch(exchange)
         }
@@ -218,6 +258,11 @@ public final class HTTPServer: @unchecked Sendable {
         headers.reduce(method.utf8.count + url.utf8.count + 12) { $0 + $1.0.utf8.count + $1.1.utf8.count + 4 }
     }
 
+    private var overBudget: HTTPRefusal {
+        HTTPRefusal(status: 503, message: "The server is receiving too many request bodies at once; retry shortly.",
+                    headers: [("Retry-After", "1")])
+    }
+
     private var tooLarge: HTTPRefusal {
         HTTPRefusal(status: 413, message: "Request body exceeds the limit of \(configuration.maxBodyBytes) bytes.")
     }
@@ -232,14 +277,23 @@ public final class HTTPServer: @unchecked Sendable {
     private func dispatch(_ exchange: Exchange) {
         let request = request(for: exchange)
         exchange.body = []
+        settleBody(of: exchange)
         responder.respond(to: request, sink: ExchangeSink(exchange: exchange))
     }
 
     /// Refused before routing, yet through the router-wide middleware so metrics and logs count it. The answer is
     /// given synchronously, so it can be queued at once.
     private func refuse(_ exchange: Exchange, _ refusal: HTTPRefusal) -> MHD_Result {
+        settleBody(of: exchange)
         responder.refuse(request(for: exchange), refusal, sink: ExchangeSink(exchange: exchange))
         return proceed(exchange)
+    }
+
+    /// The request has been read as far as it will be: its body leaves the budget and its read deadline ends.
+    private func settleBody(of exchange: Exchange) {
+        bodyBudget.release(exchange.reservedBytes)
+        exchange.reservedBytes = 0
+        deadlines.received(exchange.connection)
     }
 
     /// MHD thread: hand a response to MHD (a copied buffer, or a reader over the exchange's stream).
@@ -270,7 +324,17 @@ public final class HTTPServer: @unchecked Sendable {
         context.pointee = nil
         let exchange = Unmanaged<Exchange>.fromOpaque(raw).takeRetainedValue()
         live.withLock { _ = $0.removeValue(forKey: ObjectIdentifier(exchange)) }
+        bodyBudget.release(exchange.reservedBytes)
+        exchange.reservedBytes = 0
+        deadlines.answered(exchange.connection)
         exchange.complete(ok: code == .REQUEST_TERMINATED_COMPLETED_OK)
+    }
+
+    func connectionEvent(_ connection: OpaquePointer, _ event: MHD_ConnectionNotificationCode) {
+        switch event {
+        case .CONNECTION_NOTIFY_STARTED: deadlines.opened(connection, fd: valet_mhd_connection_fd(connection))
+        default: deadlines.closed(connection)
+        }
     }
 
     private static func values(_ connection: OpaquePointer, _ kind: MHD_ValueKind) -> [(String, String)] {
@@ -354,6 +418,13 @@ func valetRequestCompleted(
 ) {
     guard let cls else { return }
     Unmanaged<HTTPServer>.fromOpaque(cls).takeUnretainedValue().completed(context: context, code: code)
+}
+
+func valetConnectionEvent(_ cls: UnsafeMutableRawPointer?, _ connection: OpaquePointer?,
+                          _ socketContext: UnsafeMutablePointer<UnsafeMutableRawPointer?>?,
+                          _ event: MHD_ConnectionNotificationCode) {
+    guard let cls, let connection else { return }
+    Unmanaged<HTTPServer>.fromOpaque(cls).takeUnretainedValue().connectionEvent(connection, event)
 }
 
 func valetStreamReader(_ cls: UnsafeMutableRawPointer?, _ position: UInt64,

@@ -54,7 +54,7 @@ public final class OpenAIService: Sendable {
 
     /// Adds every route this service answers; /metrics and /v1/metrics belong to the metrics module.
     public func register(on router: inout Router) {
-        router.add("GET", "/health") { [self] _, sink in health(sink) }
+        registerProbes(on: &router)
         let api = apiMiddleware
         for prefix in ["/v1", ""] {
             router.add("GET", "\(prefix)/models", middleware: api) { [self] _, sink in
@@ -72,6 +72,11 @@ public final class OpenAIService: Sendable {
                 try completions(request, sink)
             }
         }
+    }
+
+    /// The route a probe-only listener carries besides /metrics.
+    public func registerProbes(on router: inout Router) {
+        router.add("GET", "/health") { [self] _, sink in health(sink) }
     }
 
     var modelCard: ModelCard { ModelCard(id: settings.servedModelName, created: created) }

@@ -94,6 +94,8 @@ import Scheduling
         let command = try ServeCommand.parse([
             "--host", "0.0.0.0", "--port", "9100", "--max-body-bytes", "4096", "--http-threads", "3",
             "--max-connections", "50", "--connection-timeout", "7", "--max-header-bytes", "8192",
+            "--max-connections-per-ip", "0", "--request-read-timeout", "4", "--max-buffered-body-bytes", "65536",
+            "--probe-port", "9091",
             "--ctx-size", "512", "--max-batch", "3", "--prefill-chunk", "64", "--max-queue", "5", "--queue-timeout", "1500ms",
             "--preempt-after", "1s", "--aging-seconds", "0", "--max-overtakes", "2", "--scheduler", "fifo",
         ])
@@ -105,6 +107,10 @@ import Scheduling
         #expect(config.http.connectionLimit == 50)
         #expect(config.http.connectionTimeout == 7)
         #expect(config.http.maxHeaderBytes == 8192)
+        #expect(config.http.connectionsPerAddress == 0)
+        #expect(config.http.requestReadTimeout == 4)
+        #expect(config.http.maxBufferedBodyBytes == 65536)
+        #expect(config.probePort == 9091)
         #expect(config.scheduler.ctxSize == 512)
         #expect(config.scheduler.maxBatch == 3)
         #expect(config.scheduler.prefillChunk == 64)
@@ -126,6 +132,11 @@ import Scheduling
         #expect(plain.http.host == http.host && plain.http.port == http.port && plain.http.threads == http.threads)
         #expect(plain.http.connectionLimit == http.connectionLimit && plain.http.connectionTimeout == http.connectionTimeout)
         #expect(plain.http.maxHeaderBytes == http.maxHeaderBytes && plain.http.maxBodyBytes == http.maxBodyBytes)
+        #expect(plain.http.connectionsPerAddress == http.connectionsPerAddress)
+        #expect(plain.http.requestReadTimeout == http.requestReadTimeout)
+        #expect(plain.http.maxBufferedBodyBytes == http.maxBufferedBodyBytes)
+        #expect(plain.probePort == nil)
+        #expect(try ServeCommand.parse([]).resolve(environment: ["VALET_PROBE_PORT": "9092"]).probePort == 9092)
         #expect(try ServeCommand.parse(["--ctx-size", "0"]).resolve(environment: [:]).scheduler.ctxSize == nil)
     }
 

@@ -187,7 +187,10 @@ def test_probes_and_graceful_termination():
     pod = deployment["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-        assert container[probe]["httpGet"] == {"path": "/health", "port": "http"}, probe
+        assert container[probe]["httpGet"] == {"path": "/health", "port": "probes"}, probe
+    # The probe port the kubelet and the ServiceMonitor use is the one valet is told to serve probes on.
+    probe_port = {p["name"]: p["containerPort"] for p in container["ports"]}["probes"]
+    assert {e["name"]: e.get("value") for e in container["env"]}["VALET_PROBE_PORT"] == str(probe_port)
     assert container["resources"]["requests"]["cpu"] and container["resources"]["requests"]["memory"]
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["VALET_HOST"] == "0.0.0.0"

@@ -21,6 +21,9 @@ public struct ServeConfig: Sendable {
     // The libraries' own settings
     public var scheduler = SchedulerConfig()
     public var http = HTTPServerConfiguration()
+    /// When set, a second listener on the same host serves only /health and /metrics, so probes and scrapes get
+    /// through while the API's connections are all taken.
+    public var probePort: UInt16?
     // Recorder
     /// false (`--no-recorder`): no SQLite file is opened and nothing is written; /metrics still serves live figures.
     public var recorderEnabled = true

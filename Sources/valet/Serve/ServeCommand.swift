@@ -57,9 +57,21 @@ struct ServeCommand: ParsableCommand {
     var httpThreads: String?
     @Option(help: help("Most open connections at once.", "max-connections", default: http.connectionLimit))
     var maxConnections: String?
-    @Option(help: help("Seconds an idle or slow connection may stay open.", "connection-timeout",
+    @Option(help: help("Most open connections from one client address; 0 is no limit (behind a proxy, raise it or use 0).",
+                       "max-connections-per-ip", default: http.connectionsPerAddress))
+    var maxConnectionsPerIp: String?
+    @Option(help: help("Seconds an idle connection may stay open.", "connection-timeout",
                        default: http.connectionTimeout))
     var connectionTimeout: String?
+    @Option(help: help("Seconds a client has to send a whole request (headers and body); dripping bytes does not extend it.",
+                       "request-read-timeout", default: http.requestReadTimeout))
+    var requestReadTimeout: String?
+    @Option(help: help("Request-body bytes all uploads together may buffer; beyond it an upload gets 503.",
+                       "max-buffered-body-bytes", default: http.maxBufferedBodyBytes))
+    var maxBufferedBodyBytes: String?
+    @Option(help: help("Also serve /health and /metrics on this port, a listener of their own that API traffic cannot fill.",
+                       "probe-port", default: "unset"))
+    var probePort: String?
     @Option(help: help("Largest request line + headers in bytes; larger gets 431.", "max-header-bytes",
                        default: http.maxHeaderBytes))
     var maxHeaderBytes: String?
@@ -136,9 +148,17 @@ struct ServeCommand: ParsableCommand {
         h.maxBodyBytes = try r.int(maxBodyBytes, "max-body-bytes", h.maxBodyBytes, 1...(1 << 30))
         h.threads = try r.int(httpThreads, "http-threads", h.threads, 1...64)
         h.connectionLimit = try r.int(maxConnections, "max-connections", h.connectionLimit, 1...1_000_000)
+        h.connectionsPerAddress = try r.int(maxConnectionsPerIp, "max-connections-per-ip", h.connectionsPerAddress,
+                                            0...1_000_000)
         h.connectionTimeout = try r.int(connectionTimeout, "connection-timeout", h.connectionTimeout, 1...86_400)
+        h.requestReadTimeout = try r.int(requestReadTimeout, "request-read-timeout", h.requestReadTimeout, 1...86_400)
+        h.maxBufferedBodyBytes = try r.int(maxBufferedBodyBytes, "max-buffered-body-bytes", h.maxBufferedBodyBytes,
+                                           1...(1 << 40))
         h.maxHeaderBytes = try r.int(maxHeaderBytes, "max-header-bytes", h.maxHeaderBytes, 4096...(16 << 20))
         c.http = h
+        if r.raw(probePort, "probe-port") != nil {
+            c.probePort = UInt16(try r.int(probePort, "probe-port", 0, 0...65_535))
+        }
 
         var s = c.scheduler
         // The flag's 0 means "the model's", which SchedulerConfig spells nil.

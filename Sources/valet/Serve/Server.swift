@@ -32,18 +32,26 @@ final class Server {
         if Log.debugEnabled { router.use(RequestLogMiddleware { Log.debug($0) }) }
 
         let server = HTTPServer(configuration: config.http, router: router, errorResponse: APIError.httpErrorResponse)
+        let probes = config.probePort.map { port in
+            HTTPServer(configuration: Server.probeConfiguration(config.http, port: port),
+                       router: Server.probeRouter(service: service, telemetry: telemetry),
+                       errorResponse: APIError.httpErrorResponse)
+        }
 
         // Signals are blocked for the process and delivered through dispatch: no handler runs on a random thread.
         let signals = SignalWaiter(signals: [SIGINT, SIGTERM])
 
         do {
             try server.start()
+            try probes?.start()
         } catch {
             Log.error("\(error)")
+            server.stop()
             return 1
         }
         let host = config.http.host
         let address = "http://\(host.contains(":") ? "[\(host)]" : host):\(server.port)"
+        if let probes { Log.info("probes (/health, /metrics) on port \(probes.port)") }
 
         let runtime: Runtime
         do {
@@ -51,6 +59,7 @@ final class Server {
         } catch {
             Log.error("\(error)")
             server.stop()
+            probes?.stop()
             telemetry.flush()
             return 1
         }
@@ -71,9 +80,33 @@ final class Server {
         let deadline = Date().addingTimeInterval(2)
         while server.openExchanges > 0 && Date() < deadline { usleep(10_000) }
         server.stop()
+        probes?.stop()
         telemetry.flush()
         Log.info("stopped")
         return 0
+    }
+}
+
+extension Server {
+    /// The probe listener keeps the API listener's address and request limits; a handful of connections and one
+    /// thread are plenty for kubelets and scrapers.
+    static func probeConfiguration(_ http: HTTPServerConfiguration, port: UInt16) -> HTTPServerConfiguration {
+        var c = http
+        c.port = port
+        c.threads = 1
+        c.connectionLimit = 64
+        c.connectionsPerAddress = 0
+        c.maxBodyBytes = 4096
+        c.maxBufferedBodyBytes = 64 * 4096
+        return c
+    }
+
+    static func probeRouter(service: OpenAIService, telemetry: Telemetry) -> Router {
+        var router = Router()
+        service.registerProbes(on: &router)
+        telemetry.registerScrape(on: &router)
+        router.use(HTTPMetricsMiddleware { telemetry.record($0) })
+        return router
     }
 }
 

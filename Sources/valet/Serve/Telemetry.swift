@@ -51,10 +51,7 @@ final class Telemetry: Sendable {
     static let routes = ["/metrics", "/v1/metrics", "/v1/jobs/{id}"]
 
     func register(on router: inout Router, service: OpenAIService) {
-        router.add("GET", "/metrics") { [self] _, sink in
-            sink.respond(HTTPResponse(status: 200, headers: [("Content-Type", ValetMetricsRegistry.contentType)],
-                                      body: .bytes(registry.renderBytes())))
-        }
+        registerScrape(on: &router)
         router.add("GET", "/v1/metrics", middleware: service.apiMiddleware) { [self] request, sink in
             sink.respond(try v1Metrics(window: V1MetricsReport.window(fromQuery: request.query["window"])))
         }
@@ -66,6 +63,14 @@ final class Telemetry: Sendable {
                                param: "id", code: "job_not_found")
             }
             sink.respond(.json(200, OpenAICodec.json(job)))
+        }
+    }
+
+    /// /metrics alone, for the main listener and the probe listener alike.
+    func registerScrape(on router: inout Router) {
+        router.add("GET", "/metrics") { [self] _, sink in
+            sink.respond(HTTPResponse(status: 200, headers: [("Content-Type", ValetMetricsRegistry.contentType)],
+                                      body: .bytes(registry.renderBytes())))
         }
     }
 
