@@ -71,43 +71,60 @@ public struct ChatTemplate: Sendable {
 
     /// The prompt for `messages`; with `addGenerationPrompt` it ends where the assistant's reply begins.
     public func render(_ messages: [ChatMessage], addGenerationPrompt: Bool) throws(ChatTemplateError) -> String {
+        try renderParts(messages, addGenerationPrompt: addGenerationPrompt).text
+    }
+
+    /// The prompt with the spans that came from messages marked, for tokenizing them as plain text.
+    public func renderParts(_ messages: [ChatMessage], addGenerationPrompt: Bool) throws(ChatTemplateError) -> RenderedPrompt {
         guard !messages.isEmpty else { throw ChatTemplateError("the conversation has no messages") }
         for (i, m) in messages.enumerated() where !Self.roles.contains(m.role) {
             throw ChatTemplateError("message \(i) has role '\(m.role)'; expected system, user or assistant")
         }
+        var out = RenderedPrompt()
         switch family {
-        case .chatml: return chatML(messages, addGenerationPrompt)
-        case .llama3: return llama3(messages, addGenerationPrompt)
-        case .llama2: return llama2(messages)
-        case .mistral: return mistral(messages)
-        case .zephyr: return zephyr(messages, addGenerationPrompt)
-        case .gemma: return gemma(messages, addGenerationPrompt)
+        case .chatml: chatML(messages, addGenerationPrompt, &out)
+        case .llama3: llama3(messages, addGenerationPrompt, &out)
+        case .llama2: llama2(messages, &out)
+        case .mistral: mistral(messages, &out)
+        case .zephyr: zephyr(messages, addGenerationPrompt, &out)
+        case .gemma: gemma(messages, addGenerationPrompt, &out)
         }
+        return out
     }
 
     // MARK: Families
+    // Roles are checked against `roles` first, so writing them as structure cannot smuggle anything in.
 
-    private func chatML(_ messages: [ChatMessage], _ generate: Bool) -> String {
-        var out = ""
+    private func chatML(_ messages: [ChatMessage], _ generate: Bool, _ out: inout RenderedPrompt) {
         if let system = defaultSystemMessage, messages[0].role != "system" {
-            out += "<|im_start|>system\n\(system)<|im_end|>\n"
+            out.structure("<|im_start|>system\n")
+            out.content(system)
+            out.structure("<|im_end|>\n")
         }
-        for m in messages { out += "<|im_start|>\(m.role)\n\(m.content)<|im_end|>\n" }
-        if generate { out += "<|im_start|>assistant\n" }
-        return out
+        for m in messages {
+            out.structure("<|im_start|>\(m.role)\n")
+            out.content(m.content)
+            out.structure("<|im_end|>\n")
+        }
+        if generate { out.structure("<|im_start|>assistant\n") }
     }
 
-    private func llama3(_ messages: [ChatMessage], _ generate: Bool) -> String {
-        var out = bosText
+    private func llama3(_ messages: [ChatMessage], _ generate: Bool, _ out: inout RenderedPrompt) {
+        out.structure(bosText)
         var messages = messages[...]
         if hasDateHeader {
             let system = messages.first?.role == "system" ? Self.trim(messages.removeFirst().content) : ""
-            out += "<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\n"
-                + "Today Date: \(dateString)\n\n\(system)<|eot_id|>"
+            out.structure("<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\n"
+                + "Today Date: \(dateString)\n\n")
+            out.content(system)
+            out.structure("<|eot_id|>")
         }
-        for m in messages { out += "<|start_header_id|>\(m.role)<|end_header_id|>\n\n\(Self.trim(m.content))<|eot_id|>" }
-        if generate { out += "<|start_header_id|>assistant<|end_header_id|>\n\n" }
-        return out
+        for m in messages {
+            out.structure("<|start_header_id|>\(m.role)<|end_header_id|>\n\n")
+            out.content(Self.trim(m.content))
+            out.structure("<|eot_id|>")
+        }
+        if generate { out.structure("<|start_header_id|>assistant<|end_header_id|>\n\n") }
     }
 
     /// The first system message, if any, and the turns after it; later system messages count as user turns,
@@ -120,24 +137,27 @@ public struct ChatTemplate: Sendable {
         return (system, turns)
     }
 
-    private func llama2(_ messages: [ChatMessage]) -> String {
+    private func llama2(_ messages: [ChatMessage], _ out: inout RenderedPrompt) {
         let (system, turns) = Self.foldSystem(messages)
-        var out = ""
         for (i, m) in turns.enumerated() {
+            // <<SYS>> is ordinary text in these vocabularies, so the system block is content with the message.
             var content = m.content
             if i == 0, let system { content = "<<SYS>>\n\(system)\n<</SYS>>\n\n" + content }
             if m.role == "user" {
-                out += "\(bosText)[INST] \(Self.trim(content)) [/INST]"
+                out.structure("\(bosText)[INST] ")
+                out.content(Self.trim(content))
+                out.structure(" [/INST]")
             } else {
-                out += " \(Self.trim(content)) \(eosText)"
+                out.structure(" ")
+                out.content(Self.trim(content))
+                out.structure(" \(eosText)")
             }
         }
-        return out
     }
 
-    private func mistral(_ messages: [ChatMessage]) -> String {
+    private func mistral(_ messages: [ChatMessage], _ out: inout RenderedPrompt) {
         var (system, turns) = Self.foldSystem(messages)
-        var out = bosText
+        out.structure(bosText)
         for m in turns {
             if m.role == "user" {
                 var content = m.content
@@ -145,24 +165,28 @@ public struct ChatTemplate: Sendable {
                     content = "\(s)\n\n\(content)"
                     system = nil
                 }
-                out += "[INST] \(content) [/INST]"
+                out.structure("[INST] ")
+                out.content(content)
+                out.structure(" [/INST]")
             } else {
-                out += m.content + eosText
+                out.content(m.content)
+                out.structure(eosText)
             }
         }
-        return out
     }
 
-    private func zephyr(_ messages: [ChatMessage], _ generate: Bool) -> String {
-        var out = ""
-        for m in messages { out += "<|\(m.role)|>\n\(m.content)\(eosText)\n" }
-        if generate { out += "<|assistant|>\n" }
-        return out
+    private func zephyr(_ messages: [ChatMessage], _ generate: Bool, _ out: inout RenderedPrompt) {
+        for m in messages {
+            out.structure("<|\(m.role)|>\n")
+            out.content(m.content)
+            out.structure("\(eosText)\n")
+        }
+        if generate { out.structure("<|assistant|>\n") }
     }
 
-    private func gemma(_ messages: [ChatMessage], _ generate: Bool) -> String {
+    private func gemma(_ messages: [ChatMessage], _ generate: Bool, _ out: inout RenderedPrompt) {
         var (system, turns) = Self.foldSystem(messages)
-        var out = bosText
+        out.structure(bosText)
         for m in turns {
             var prefix = ""
             if m.role == "user", let s = system {
@@ -170,10 +194,11 @@ public struct ChatTemplate: Sendable {
                 system = nil
             }
             let role = m.role == "assistant" ? "model" : m.role
-            out += "<start_of_turn>\(role)\n\(prefix)\(Self.trim(m.content))<end_of_turn>\n"
+            out.structure("<start_of_turn>\(role)\n")
+            out.content(prefix + Self.trim(m.content))
+            out.structure("<end_of_turn>\n")
         }
-        if generate { out += "<start_of_turn>model\n" }
-        return out
+        if generate { out.structure("<start_of_turn>model\n") }
     }
 
     // MARK: Helpers
@@ -214,12 +239,14 @@ public struct ChatTemplate: Sendable {
 }
 
 extension ChatTemplate {
-    /// The prompt's token ids: rendered, then encoded with special tokens parsed and BOS added only when
-    /// the tokenizer wants one and the template did not already write it.
+    /// The prompt's token ids: the template's control tokens parsed, message content always as text (a user
+    /// who types `<|im_end|>` gets those characters, not the end of their turn), and BOS added only when the
+    /// tokenizer wants one and the template did not already write it.
     public func promptTokens(
         _ messages: [ChatMessage], tokenizer: Tokenizer, addGenerationPrompt: Bool = true
     ) throws(ChatTemplateError) -> [Int32] {
-        let text = try render(messages, addGenerationPrompt: addGenerationPrompt)
-        return tokenizer.encode(text, addBOS: tokenizer.addBOSByDefault && !rendersBOS, parseSpecial: true)
+        let prompt = try renderParts(messages, addGenerationPrompt: addGenerationPrompt)
+        return tokenizer.encode(prompt.text, addBOS: tokenizer.addBOSByDefault && !rendersBOS, parseSpecial: true,
+                                literal: prompt.contentRanges)
     }
 }

@@ -236,7 +236,9 @@ public struct Tokenizer: Sendable, TokenDecoding {
 
     /// Token ids for `text`. With `parseSpecial`, control-token texts such as `<|im_start|>` become their
     /// single ids; user-defined tokens always do. `addBOS` puts the BOS token first (when the model has one).
-    public func encode(_ text: String, addBOS: Bool, parseSpecial: Bool) -> [Int32] {
+    /// No special token is matched in, or reaching into, a `literal` UTF-8 range (sorted, disjoint): that text
+    /// is tokenized as ordinary text, within the same fragment, so the ids around it are what they would be anyway.
+    public func encode(_ text: String, addBOS: Bool, parseSpecial: Bool, literal: [Range<Int>] = []) -> [Int32] {
         var out: [Int32] = []
         out.reserveCapacity(text.utf8.count / 3 + 2)
         if addBOS, let bos = bosToken { out.append(bos) }
@@ -247,8 +249,20 @@ public struct Tokenizer: Sendable, TokenDecoding {
             var afterSpecial = true
             if !storage.specials.isEmpty {
                 var i = 0
+                var nextLiteral = 0
                 while i < buf.count {
-                    guard let e = storage.specials.match(buf, at: i, parseSpecial: parseSpecial) else {
+                    while nextLiteral < literal.count && literal[nextLiteral].upperBound <= i { nextLiteral += 1 }
+                    var limit = buf.count
+                    if nextLiteral < literal.count {
+                        let range = literal[nextLiteral]
+                        if range.lowerBound <= i {
+                            i = range.upperBound
+                            continue
+                        }
+                        limit = range.lowerBound
+                    }
+                    guard let e = storage.specials.match(UnsafeBufferPointer(rebasing: buf[..<limit]), at: i,
+                                                         parseSpecial: parseSpecial) else {
                         i += 1
                         continue
                     }
