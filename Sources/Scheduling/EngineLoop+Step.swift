@@ -66,6 +66,7 @@ extension EngineLoop {
         for (b, item) in plan.items.enumerated() {
             let i = item.row
             running[i].cached += item.count
+            indexFullBlocks(i)
             if running[i].cached == running[i].generation.tokens.count {
                 if running[i].job.prefillDoneMono == nil { running[i].job.prefillDoneMono = now }
                 if item.scoring, let scores = running[i].promptLogprobs {
@@ -83,6 +84,22 @@ extension EngineLoop {
             }
         }
         for e in endings.sorted(by: { $0.index > $1.index }) { end(e.index, e.outcome) }
+    }
+
+    /// Blocks the step filled join the prefix cache's index under the hash of their content in context. A full
+    /// block is never written again (positions only grow), so it can be shared from now on.
+    private mutating func indexFullBlocks(_ i: Int) {
+        guard let root = running[i].job.hashRoot else { return }
+        let full = running[i].cached / config.blockSize
+        guard full > running[i].indexedBlocks else { return }
+        if running[i].job.blockHashes.count < full {
+            let tokens = running[i].generation.tokens
+            BlockHash.extend(&running[i].job.blockHashes, tokens: tokens, blockSize: config.blockSize, root: root)
+        }
+        for b in running[i].indexedBlocks..<full {
+            blocks.register(running[i].blocks[b], as: running[i].job.blockHashes[b])
+        }
+        running[i].indexedBlocks = full
     }
 
     /// Streams one sampled token; returns the finish reason if this token ends the job. Mutates the running entry in

@@ -7,6 +7,8 @@ struct RunningSet {
         let blocks: [Int32]
         /// Tokens of `job.generation.tokens` already in this sequence's KV blocks.
         var cached = 0
+        /// Leading blocks already in the prefix cache's index (hits, or registered once full).
+        var indexedBlocks = 0
         /// Admission order within the loop: "newest" means the highest.
         let order: UInt64
         var promptLogprobs: [PromptTokenLogprob?]?
@@ -31,8 +33,12 @@ struct RunningSet {
         _modify { yield &items[i] }
     }
 
-    mutating func add(_ job: SchedulerJob, blocks: [Int32]) {
-        items.append(Sequence(job: job, blocks: blocks, order: nextOrder))
+    /// `cachedBlocks` leading blocks came from the prefix cache: their tokens count as computed.
+    mutating func add(_ job: SchedulerJob, blocks: [Int32], cachedBlocks: Int = 0, blockSize: Int = 16) {
+        var sequence = Sequence(job: job, blocks: blocks, order: nextOrder)
+        sequence.cached = cachedBlocks * blockSize
+        sequence.indexedBlocks = cachedBlocks
+        items.append(sequence)
         nextOrder += 1
     }
 

@@ -6,8 +6,8 @@ import Testing
 import Inference
 
 /// Writes fed tokens into a pool addressed through each sequence's block table and favours a token derived from the
-/// whole cached history read back through that table — so a wrong table, a shared block or a bad recompute after
-/// preemption changes the generated text.
+/// whole cached history read back through that table — so a wrong table, a wrongly shared block, a bad cache hit or
+/// a bad recompute after preemption changes the generated text.
 final class FakeEngine: StepEngine {
     let vocabSize: Int
     let blockSize = 16
@@ -57,11 +57,16 @@ final class FakeEngine: StepEngine {
         if delay > 0 { usleep(UInt32(delay * 1e6)) }
         var rows: [(Int, Int, [Float])] = []
         state.withLock { s in
-            var seen = Set<Int32>()
-            for seq in batch {
+            // Sequences may share cached prefix blocks, but a block one of them writes belongs to it alone.
+            for (i, seq) in batch.enumerated() {
                 let end = seq.position + seq.tokens.count
                 if (end + 15) / 16 > seq.blockTable.count { s.violations.append("block table too short") }
-                for b in seq.blockTable where !seen.insert(b).inserted { s.violations.append("block \(b) shared") }
+                let written = Set((seq.position..<end).map { seq.blockTable[$0 / 16] })
+                for (j, other) in batch.enumerated() where j != i {
+                    for b in other.blockTable where written.contains(b) {
+                        s.violations.append("block \(b) written while shared")
+                    }
+                }
             }
             for (i, seq) in batch.enumerated() {
                 for (k, t) in seq.tokens.enumerated() {
