@@ -102,8 +102,10 @@ extension EngineLoop {
                     tokens: prompt, sampler: Sampler(parameters: job.request.sampling, prompt: prompt),
                     text: TextStream(stops: job.request.stop))
                 job.cachedTokens = hits * config.blockSize
-                cacheQueryTokens += prompt.count
-                cacheHitTokens += job.cachedTokens
+                if blocks.cachingEnabled {
+                    cacheQueryTokens += prompt.count
+                    cacheHitTokens += job.cachedTokens
+                }
             }
             running.add(job, blocks: table, cachedBlocks: hits, blockSize: config.blockSize)
             if first {

@@ -22,6 +22,8 @@ final class FakeEngine: StepEngine {
         var steps = 0
         var violations: [String] = []
         var composition: [[Int]] = []
+        /// Every sequence's part of every step: the first position fed and how many tokens.
+        var feeds: [(position: Int, count: Int)] = []
     }
     private let state: Mutex<State>
 
@@ -38,6 +40,9 @@ final class FakeEngine: StepEngine {
 
     var violations: [String] { state.withLock { $0.violations } }
     var composition: [[Int]] { state.withLock { $0.composition } }
+    var feeds: [(position: Int, count: Int)] { state.withLock { $0.feeds } }
+    /// Tokens fed over all steps: what a cache hit saves.
+    var tokensFed: Int { state.withLock { $0.composition.joined().reduce(0, +) } }
 
     /// The token this fake favours after `history` (the pure reference the scheduler must reproduce).
     static func favoured(_ history: [Int32], vocab: Int) -> Int32 {
@@ -50,6 +55,7 @@ final class FakeEngine: StepEngine {
         let step = state.withLock { s -> Int in
             s.steps += 1
             s.composition.append(batch.map(\.tokens.count))
+            s.feeds += batch.map { ($0.position, $0.tokens.count) }
             return s.steps
         }
         onStep?(step)
