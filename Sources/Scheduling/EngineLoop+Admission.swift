@@ -83,7 +83,7 @@ extension EngineLoop {
             var table = admission.table
             var hits = admission.hitBlocks
             if table == nil {
-                let match = blocks.match(job.blockHashes, limit: job.reusableBlocks(blockSize: config.blockSize))
+                let match = job.match(in: blocks, blockSize: config.blockSize)
                 table = blocks.allocate(blocks: job.costBlocks, match: match, hashes: job.blockHashes)
                 hits = match.hits.count
             }
@@ -108,6 +108,7 @@ extension EngineLoop {
                 }
             }
             running.add(job, blocks: table, cachedBlocks: hits, blockSize: config.blockSize)
+            if job.owesPromptScores && hits > 0 { takeCachedScores(running.indices.last!, blocks: hits) }
             if first {
                 core.observer?.jobAdmitted(id: job.request.id, priority: job.request.priority,
                                            queueSeconds: now - job.enqueuedMono)
@@ -115,6 +116,25 @@ extension EngineLoop {
             }
         }
         publishState()
+    }
+
+    /// A scoring job that starts from cached blocks reports their prompt positions from the scores kept with them.
+    private mutating func takeCachedScores(_ i: Int, blocks hits: Int) {
+        let request = running[i].job.request
+        let n = request.logprobs ?? 0
+        var scores = [PromptTokenLogprob?](repeating: nil, count: request.promptTokens.count)
+        for b in 0..<hits {
+            guard let kept = blocks.scores(of: running[i].blocks[b]) else { continue }
+            for (k, score) in kept.positions.enumerated() {
+                guard let score else { continue }
+                let position = b * config.blockSize + k
+                let token = request.promptTokens[position]
+                scores[position] = PromptTokenLogprob(
+                    token: TokenLogprob(token: token, bytes: decoder.bytes(of: token), logprob: score.logprob),
+                    top: withBytes(Array(score.top.prefix(n))))
+            }
+        }
+        running[i].promptLogprobs = scores
     }
 
     /// When a high/critical waiter has waited past `preemptAfter` and lower-priority running work holds the blocks it

@@ -18,6 +18,8 @@ struct KVBlockManager: Sendable {
     private var refs: [Int32]
     /// The content hash of each block whose KV is complete and indexed.
     private var hashOf: [BlockHash?]
+    /// Prompt scores of cached blocks a scoring job computed.
+    private var scoresOf: [BlockScores?]
     private var index: [BlockHash: Int32] = [:]
     /// Hashes a running sequence's own block will have once its prefill reaches the block's end.
     private var pendingOf: [BlockHash?]
@@ -34,6 +36,7 @@ struct KVBlockManager: Sendable {
         cachingEnabled = caching
         refs = Array(repeating: 0, count: total)
         hashOf = Array(repeating: nil, count: total)
+        scoresOf = Array(repeating: nil, count: total)
         pendingOf = Array(repeating: nil, count: total)
         // Low ids first, so small tests see predictable tables.
         free = (0..<Int32(total)).reversed()
@@ -47,8 +50,9 @@ struct KVBlockManager: Sendable {
 
     // MARK: Lookup
 
-    /// The longest run of `hashes` (at most `limit` blocks) whose KV is cached.
-    func match(_ hashes: [BlockHash], limit: Int) -> Match {
+    /// The longest run of `hashes` (at most `limit` blocks) whose KV is cached; with `scoredTo`, only blocks that
+    /// also carry prompt scores with at least that many alternatives.
+    func match(_ hashes: [BlockHash], limit: Int, scoredTo: Int? = nil) -> Match {
         var m = Match()
         guard cachingEnabled else { return m }
         for h in hashes.prefix(Swift.max(0, limit)) {
@@ -56,6 +60,7 @@ struct KVBlockManager: Sendable {
                 m.nextIsPending = pending[h] != nil
                 break
             }
+            if let top = scoredTo, (scoresOf[Int(b)]?.top ?? -1) < top { break }
             m.hits.append(b)
             if refs[Int(b)] == 0 { m.evictableHits += 1 }
         }
@@ -107,6 +112,14 @@ struct KVBlockManager: Sendable {
         hashOf[Int(b)] = hash
     }
 
+    /// Keeps prompt scores with the indexed block of `hash` (equal content, equal scores), unless it has as many.
+    mutating func attach(_ scores: BlockScores, to hash: BlockHash) {
+        guard let b = index[hash], (scoresOf[Int(b)]?.top ?? -1) < scores.top else { return }
+        scoresOf[Int(b)] = scores
+    }
+
+    func scores(of b: Int32) -> BlockScores? { scoresOf[Int(b)] }
+
     /// A suspended sequence will not compute its pending blocks soon: nobody should wait for them.
     mutating func abandonPending(_ table: [Int32]) {
         for b in table { clearPending(b) }
@@ -144,6 +157,7 @@ struct KVBlockManager: Sendable {
     private mutating func forget(_ b: Int32) {
         if let h = hashOf[Int(b)], index[h] == b { index[h] = nil }
         hashOf[Int(b)] = nil
+        scoresOf[Int(b)] = nil
     }
 
     // MARK: Inspection (tests)

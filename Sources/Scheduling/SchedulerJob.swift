@@ -39,11 +39,21 @@ struct JobProgress: Sendable {
 }
 
 extension SchedulerJob {
-    /// Leading full blocks it may take from the cache. Never the block holding the last token it feeds (that token's
-    /// logits are needed), and none while prompt logprobs are owed: every prompt position's logits must be computed.
+    /// Leading full blocks it may take from the cache: never the block holding the last token it feeds (that
+    /// token's logits are needed).
     func reusableBlocks(blockSize: Int) -> Int {
-        if request.promptLogprobs && !(generation?.promptLogprobsSent ?? false) { return 0 }
         let tokens = generation?.tokens.count ?? request.promptTokens.count
         return Swift.min(blockHashes.count, Swift.max(0, tokens - 1) / blockSize)
+    }
+
+    /// Prompt logprobs are still owed: cached blocks serve it only with their scores.
+    var owesPromptScores: Bool { request.promptLogprobs && !(generation?.promptLogprobsSent ?? false) }
+
+    /// The alternatives per position a cached block's scores must hold for this job, or nil if it needs no scores.
+    var scoresNeeded: Int? { owesPromptScores ? (request.logprobs ?? 0) : nil }
+
+    /// The cached prefix it would start from now.
+    func match(in blocks: KVBlockManager, blockSize: Int) -> KVBlockManager.Match {
+        blocks.match(blockHashes, limit: reusableBlocks(blockSize: blockSize), scoredTo: scoresNeeded)
     }
 }

@@ -115,7 +115,7 @@ struct SchedulerState: Sendable {
         var tables: [UInt64: (table: [Int32], hits: Int)] = [:]
         let admitted = lot.admit(freeSlots: freeRows, now: now) { e, commit in
             guard let job = waiting[e.seq] else { return false }
-            let match = blocks.match(job.blockHashes, limit: job.reusableBlocks(blockSize: blockSize))
+            let match = job.match(in: blocks, blockSize: blockSize)
             if match.nextIsPending { return false }
             guard commit else { return blocks.cost(blocks: job.costBlocks, match: match) <= blocks.available }
             guard let table = blocks.allocate(blocks: job.costBlocks, match: match, hashes: job.blockHashes) else {

@@ -176,6 +176,34 @@ private func transcript(_ rec: Recorder, _ id: String) -> [String] {
         s.shutdown(grace: 0)
     }
 
+    /// Echo scoring of one context, again and again (lm-evaluation-harness's pattern): later scorers take the
+    /// blocks with the scores kept beside them and report every position exactly as a cold run does.
+    @Test func repeatedPromptScoringHitsAndReportsTheSameScores() async {
+        let context = prompt(45, document: 3)
+        func scorer(_ id: String, top: Int, continuation: Int32) -> GenerationRequest {
+            job(id, context + [continuation, continuation + 1], max: 0, logprobs: top, scoring: true)
+        }
+        var scores: [Bool: [String: [String]]] = [:]
+        var cached: [String: Int] = [:]
+        for cache in [false, true] {
+            let (s, engine, rec) = scheduler(cache: cache)
+            s.start()
+            // A plain job first: its blocks carry no scores, so the first scorer still computes everything.
+            let requests = [job("plain", context + [1, 2], max: 3), scorer("s1", top: 1, continuation: 1),
+                            scorer("s2", top: 1, continuation: 5), scorer("s3", top: 3, continuation: 9)]
+            for r in requests { #expect(await runAll(s, rec, [r])) }
+            scores[cache] = Dictionary(uniqueKeysWithValues: requests.map { ($0.id, transcript(rec, $0.id)) })
+            if cache { for r in requests { cached[r.id] = usage(rec, r.id)?.cachedTokens } }
+            #expect(engine.violations.isEmpty)
+            #expect(s.stats().availableBlocks == s.stats().totalBlocks)
+            s.shutdown(grace: 0)
+        }
+        #expect(scores[true]! == scores[false]!)
+        #expect(cached == ["plain": 0, "s1": 0, "s2": 32, "s3": 32])
+        let s3 = scores[true]!["s3"]!.first!.split(separator: ",")
+        #expect(s3.count == 47 && s3.dropFirst().allSatisfy { $0.hasSuffix(":3") })
+    }
+
     @Test func withTheCacheOffNothingIsReusedOrCounted() async {
         let (s, engine, rec) = scheduler(cache: false)
         s.start()

@@ -67,7 +67,7 @@ final class FakeEngine: StepEngine {
             for (i, seq) in batch.enumerated() {
                 let end = seq.position + seq.tokens.count
                 if (end + 15) / 16 > seq.blockTable.count { s.violations.append("block table too short") }
-                let written = Set((seq.position..<end).map { seq.blockTable[$0 / 16] })
+                let written = Set((Swift.max(seq.position, seq.writesFrom)..<end).map { seq.blockTable[$0 / 16] })
                 for (j, other) in batch.enumerated() where j != i {
                     for b in other.blockTable where written.contains(b) {
                         s.violations.append("block \(b) written while shared")
@@ -78,7 +78,11 @@ final class FakeEngine: StepEngine {
                 for (k, t) in seq.tokens.enumerated() {
                     let pos = seq.position + k
                     let b = Int(seq.blockTable[pos / 16])
-                    s.pool[b * 16 + pos % 16] = t
+                    if pos >= seq.writesFrom {
+                        s.pool[b * 16 + pos % 16] = t
+                    } else if s.pool[b * 16 + pos % 16] != t {
+                        s.violations.append("position \(pos) fed again without a write, but its block holds another token")
+                    }
                     let wanted = seq.logits == .all || (seq.logits == .last && k == seq.tokens.count - 1)
                     guard wanted else { continue }
                     let history = (0...pos).map { p in s.pool[Int(seq.blockTable[p / 16]) * 16 + p % 16] }

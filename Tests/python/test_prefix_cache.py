@@ -83,6 +83,30 @@ def test_completions_report_cached_tokens_too(valet):
     assert second.choices[0].text == first.choices[0].text
 
 
+def test_repeated_echo_scoring_hits_and_scores_the_shared_context_alike(valet):
+    # lm-evaluation-harness's pattern: one context, many continuations, each scored with echo and logprobs.
+    context = system_prompt() + " Q: What do you use to loosen a rusted bolt? A:"
+    client = valet.client()
+
+    def score(continuation):
+        return client.completions.create(model=valet.model_name, prompt=context + continuation, max_tokens=0,
+                                         echo=True, logprobs=2, temperature=0)
+
+    first, second = score(" penetrating oil"), score(" a bigger spanner")
+    assert cached(first.usage) == 0
+    assert cached(second.usage) > 0
+    a, b = first.choices[0].logprobs, second.choices[0].logprobs
+    shared = 0
+    while shared < min(len(a.tokens), len(b.tokens)) and a.tokens[shared] == b.tokens[shared]:
+        shared += 1
+    assert shared >= cached(second.usage)
+    # Every shared position scores the same, the cached ones included; the first token has none.
+    assert a.token_logprobs[0] is None and b.token_logprobs[0] is None
+    assert a.token_logprobs[:shared] == b.token_logprobs[:shared]
+    assert a.top_logprobs[1:shared] == b.top_logprobs[1:shared]
+    assert all(len(t) >= 2 for t in b.top_logprobs[1:])
+
+
 def test_a_different_salt_finds_nothing(valet):
     system = system_prompt()
     question = "Can I paint over rust?"
