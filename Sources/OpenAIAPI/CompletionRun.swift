@@ -237,14 +237,22 @@ final class CompletionRun: Sendable {
     private func totalUsage(_ s: State) -> UsageBody {
         var prompt = 0
         var completion = 0
-        var countedPrompts = Set<Int>()
+        var cachedByPrompt: [Int: Int] = [:]
         for (position, choice) in s.choices.enumerated() {
             guard let usage = choice.usage else { continue }
             // n choices of one prompt share it: count the prompt once, as OpenAI does.
-            if countedPrompts.insert(jobs[position].promptIndex).inserted { prompt += usage.promptTokens }
+            let promptIndex = jobs[position].promptIndex
+            if let cached = cachedByPrompt[promptIndex] {
+                // Cached only as far as every choice found it: the prompt counted once was computed once.
+                cachedByPrompt[promptIndex] = Swift.min(cached, usage.cachedTokens)
+            } else {
+                prompt += usage.promptTokens
+                cachedByPrompt[promptIndex] = usage.cachedTokens
+            }
             completion += usage.completionTokens
         }
-        return UsageBody(promptTokens: prompt, completionTokens: completion)
+        return UsageBody(promptTokens: prompt, completionTokens: completion,
+                         cachedTokens: cachedByPrompt.values.reduce(0, +))
     }
 
     private func complete(_ s: inout State) {

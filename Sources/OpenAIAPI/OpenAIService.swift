@@ -137,7 +137,7 @@ public final class OpenAIService: Sendable {
         GenerationRequest(
             id: id, model: settings.servedModelName, promptTokens: prompt, maxTokens: maxTokens, sampling: common.sampling,
             stop: common.stop, priority: priority, queueTimeout: common.queueTimeout, logprobs: logprobs,
-            promptLogprobs: promptLogprobs)
+            promptLogprobs: promptLogprobs, cacheSalt: common.cacheSalt)
     }
 
     /// Job ids must be unique per job and findable from the id the client got: choice 0 keeps it.

@@ -4,10 +4,12 @@ import Inference
 
 extension EngineLoop {
     mutating func admit(now: Double) {
-        let free = allocator.available
         let rows = config.maxBatch - running.activeRows
         guard rows > 0 else { return }
-        let (jobs, resumed) = core.state.withLock { $0.admit(freeBlocks: free, freeRows: rows, now: now) }
+        let state = core.state, blockSize = config.blockSize
+        let (jobs, resumed) = state.withLock { s in
+            s.admit(freeRows: rows, now: now, blocks: &blocks, blockSize: blockSize)
+        }
         for seq in resumed { resume(seq) }
         if jobs.isEmpty {
             if !resumed.isEmpty { publishState() }
@@ -39,7 +41,7 @@ extension EngineLoop {
     mutating func giveRowsToPriority(now: Double) -> Bool {
         var changed = false
         while running.activeRows >= config.maxBatch {
-            let free = allocator.available
+            let free = blocks.available
             guard let need = core.state.withLock({ $0.lot.rowCandidate(freeBlocks: free, now: now) }),
                   takeRow(below: need.priority, now: now)
             else { break }
@@ -54,6 +56,7 @@ extension EngineLoop {
         if running.activeRows < config.maxBatch { return true }
         guard let victim = running.victims(below: priority, includingSuspended: false).first else { return false }
         running[victim].suspended = true
+        blocks.abandonPending(running[victim].blocks)
         let job = running[victim].job
         core.state.withLock { $0.suspend(job, now: now) }
         core.observer?.jobSuspended(id: job.request.id, priority: job.request.priority)
@@ -68,15 +71,24 @@ extension EngineLoop {
             resume(entry.seq)
             publishState()
         } else if let job {
-            start([job], now: now)
+            start([SchedulerState.Admission(job: job)], now: now)
         }
     }
 
-    /// Gives admitted jobs their blocks and puts them in the running set.
-    private mutating func start(_ jobs: [SchedulerJob], now: Double) {
-        for var job in jobs {
-            guard let blocks = allocator.allocate(job.costBlocks) else {
-                // The lot admitted against the free count, so this is a bookkeeping bug: end the job, don't lose it.
+    /// Puts admitted jobs in the running set with their blocks (taken here if admission did not take them), the
+    /// cached prefix counted as already computed.
+    private mutating func start(_ admissions: [SchedulerState.Admission], now: Double) {
+        for admission in admissions {
+            var job = admission.job
+            var table = admission.table
+            var hits = admission.hitBlocks
+            if table == nil {
+                let match = job.match(in: blocks, blockSize: config.blockSize)
+                table = blocks.allocate(blocks: job.costBlocks, match: match, hashes: job.blockHashes)
+                hits = match.hits.count
+            }
+            guard let table else {
+                // Room was made against the available count, so this is a bookkeeping bug: end the job, don't lose it.
                 core.state.withLock { $0.release(job.seq, wasSuspended: false) }
                 core.conclude(job, .failed(.engine("KV block accounting mismatch")))
                 continue
@@ -89,8 +101,14 @@ extension EngineLoop {
                 job.generation = JobProgress(
                     tokens: prompt, sampler: Sampler(parameters: job.request.sampling, prompt: prompt),
                     text: TextStream(stops: job.request.stop))
+                job.cachedTokens = hits * config.blockSize
+                if blocks.cachingEnabled {
+                    cacheQueryTokens += prompt.count
+                    cacheHitTokens += job.cachedTokens
+                }
             }
-            running.add(job, blocks: blocks)
+            running.add(job, blocks: table, cachedBlocks: hits, blockSize: config.blockSize)
+            if job.owesPromptScores && hits > 0 { takeCachedScores(running.indices.last!, blocks: hits) }
             if first {
                 core.observer?.jobAdmitted(id: job.request.id, priority: job.request.priority,
                                            queueSeconds: now - job.enqueuedMono)
@@ -100,12 +118,31 @@ extension EngineLoop {
         publishState()
     }
 
+    /// A scoring job that starts from cached blocks reports their prompt positions from the scores kept with them.
+    private mutating func takeCachedScores(_ i: Int, blocks hits: Int) {
+        let request = running[i].job.request
+        let n = request.logprobs ?? 0
+        var scores = [PromptTokenLogprob?](repeating: nil, count: request.promptTokens.count)
+        for b in 0..<hits {
+            guard let kept = blocks.scores(of: running[i].blocks[b]) else { continue }
+            for (k, score) in kept.positions.enumerated() {
+                guard let score else { continue }
+                let position = b * config.blockSize + k
+                let token = request.promptTokens[position]
+                scores[position] = PromptTokenLogprob(
+                    token: TokenLogprob(token: token, bytes: decoder.bytes(of: token), logprob: score.logprob),
+                    top: withBytes(Array(score.top.prefix(n))))
+            }
+        }
+        running[i].promptLogprobs = scores
+    }
+
     /// When a high/critical waiter has waited past `preemptAfter` and lower-priority running work holds the blocks it
     /// needs, frees the first victims (only as many as needed, and only if that suffices).
     mutating func preempt(now: Double) -> Bool {
         guard let need = core.state.withLock({ $0.lot.preemptionCandidate(now: now, preemptAfter: config.preemptAfter) })
         else { return false }
-        var free = allocator.available
+        var free = blocks.available
         // A missing row alone is `giveRowsToPriority`'s (no recompute needed); this frees blocks.
         if need.cost <= free { return false }
         var rows = config.maxBatch - running.activeRows
@@ -115,7 +152,8 @@ extension EngineLoop {
         for i in victims {
             if need.cost <= free { break }
             chosen.append(i)
-            free += running[i].blocks.count
+            // Blocks a victim shares with sequences that keep running free nothing.
+            free = blocks.available(afterReleasing: chosen.map { running[$0].blocks })
             if !running[i].suspended { rows += 1 }
         }
         let rowLeft = rows > 0 || suspendable > chosen.filter { !running[$0].suspended }.count
@@ -129,12 +167,13 @@ extension EngineLoop {
 
     private mutating func preemptOne(_ index: Int, now: Double) {
         var r = running.remove(at: index)
-        allocator.release(r.blocks)
+        // Its full blocks stay cached, so the resumption finds most of its history there.
+        blocks.release(r.blocks)
         r.job.preemptions += 1
         let job = r.job
-        let (rows, available) = (running.activeRows, allocator.available)
+        let (rows, m, c) = (running.activeRows, blocks, cacheStats)
         let pendingAbort: JobFailure? = core.state.withLock { s in
-            s.update(running: rows, batchSize: s.batchSize, availableBlocks: available, doubleReleases: s.doubleReleases)
+            s.update(running: rows, batchSize: s.batchSize, blocks: m, cache: c)
             return s.requeue(job, wasSuspended: r.suspended, now: now)
         }
         if let pendingAbort {

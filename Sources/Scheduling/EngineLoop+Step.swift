@@ -31,13 +31,18 @@ extension EngineLoop {
     /// Runs the plan on the engine. Prompt scores are written as their rows arrive (the logits buffer lives only
     /// during the call) and each generating row is sampled there too; returns the samples by plan item.
     private mutating func execute(_ plan: StepPlan) throws -> [Int: SampledToken] {
-        for item in plan.items where item.scoring && running[item.row].promptLogprobs == nil {
-            running[item.row].promptLogprobs = Array(repeating: nil, count: running[item.row].job.request.promptTokens.count)
+        let keepScores = blocks.cachingEnabled
+        for item in plan.items where item.scoring {
+            let count = running[item.row].job.request.promptTokens.count
+            if running[item.row].promptLogprobs == nil { running[item.row].promptLogprobs = Array(repeating: nil, count: count) }
+            if keepScores && running[item.row].promptScores == nil {
+                running[item.row].promptScores = Array(repeating: nil, count: count)
+            }
         }
         let batch = plan.items.map { item in
             StepSequence(blockTable: running[item.row].blocks, position: item.start,
                          tokens: Array(running[item.row].generation.tokens[item.start..<(item.start + item.count)]),
-                         logits: item.logits)
+                         logits: item.logits, writesFrom: running[item.row].shared)
         }
         var samples: [Int: SampledToken] = [:]
         try engine.step(batch) { b, t, row in
@@ -46,11 +51,16 @@ extension EngineLoop {
             let request = running[item.row].job.request
             if item.scoring && position + 1 < request.promptTokens.count {
                 let target = request.promptTokens[position + 1]
-                let (logprob, top) = Sampler.score(target, in: row, top: request.logprobs ?? 0)
+                let wanted = request.logprobs ?? 0
+                // With the cache on, the kept number of alternatives is computed, so the blocks serve any later
+                // request; this one reports its own number, a prefix of them.
+                let computed = keepScores ? Swift.max(wanted, BlockScores.kept) : wanted
+                let (logprob, top) = Sampler.score(target, in: row, top: computed)
                 let score = PromptTokenLogprob(
                     token: TokenLogprob(token: target, bytes: decoder.bytes(of: target), logprob: logprob),
-                    top: withBytes(top))
+                    top: withBytes(Array(top.prefix(wanted))))
                 running[item.row].promptLogprobs?[position + 1] = score
+                running[item.row].promptScores?[position + 1] = PositionScore(logprob: logprob, top: top)
             }
             if position == running[item.row].generation.tokens.count - 1 && running[item.row].job.maxTokens > 0 {
                 samples[b] = running[item.row].job.generation!.sampler.sample(row, topLogprobs: request.logprobs)
@@ -66,6 +76,7 @@ extension EngineLoop {
         for (b, item) in plan.items.enumerated() {
             let i = item.row
             running[i].cached += item.count
+            indexFullBlocks(i)
             if running[i].cached == running[i].generation.tokens.count {
                 if running[i].job.prefillDoneMono == nil { running[i].job.prefillDoneMono = now }
                 if item.scoring, let scores = running[i].promptLogprobs {
@@ -83,6 +94,30 @@ extension EngineLoop {
             }
         }
         for e in endings.sorted(by: { $0.index > $1.index }) { end(e.index, e.outcome) }
+    }
+
+    /// Blocks the step filled join the prefix cache's index under the hash of their content in context. A full
+    /// block is never written again (positions only grow), so it can be shared from now on.
+    private mutating func indexFullBlocks(_ i: Int) {
+        guard let root = running[i].job.hashRoot else { return }
+        let full = running[i].cached / config.blockSize
+        guard full > running[i].indexedBlocks else { return }
+        if running[i].job.blockHashes.count < full {
+            let tokens = running[i].generation.tokens
+            BlockHash.extend(&running[i].job.blockHashes, tokens: tokens, blockSize: config.blockSize, root: root)
+        }
+        let promptCount = running[i].job.request.promptTokens.count
+        for b in running[i].indexedBlocks..<full {
+            let hash = running[i].job.blockHashes[b]
+            blocks.register(running[i].blocks[b], as: hash)
+            // A block inside the prompt whose every position was scored keeps its scores.
+            let range = (b * config.blockSize)..<((b + 1) * config.blockSize)
+            if let scores = running[i].promptScores, range.upperBound <= promptCount,
+               range.allSatisfy({ $0 == 0 || scores[$0] != nil }) {
+                blocks.attach(BlockScores(top: BlockScores.kept, positions: Array(scores[range])), to: hash)
+            }
+        }
+        running[i].indexedBlocks = full
     }
 
     /// Streams one sampled token; returns the finish reason if this token ends the job. Mutates the running entry in
@@ -127,7 +162,7 @@ extension EngineLoop {
     }
 
     /// Scores as the API reports them: with each token's bytes.
-    private func withBytes(_ scores: [TokenScore]) -> [TokenLogprob] {
+    func withBytes(_ scores: [TokenScore]) -> [TokenLogprob] {
         scores.map { TokenLogprob(token: $0.token, bytes: decoder.bytes(of: $0.token), logprob: $0.logprob) }
     }
 }

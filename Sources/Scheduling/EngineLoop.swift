@@ -8,16 +8,19 @@ struct EngineLoop {
     let decoder: any TokenDecoding
     let policy: any AdmissionPolicy
     var config: SchedulerConfig { core.config }
-    var allocator: BlockAllocator
+    var blocks: KVBlockManager
     var running = RunningSet()
     var lastBatch = 0
+    /// Prompt tokens looked up and found at first admissions (tokens, as vLLM counts them).
+    var cacheQueryTokens = 0
+    var cacheHitTokens = 0
 
     init(core: SchedulerCore, engine: any StepEngine, decoder: any TokenDecoding) {
         self.core = core
         self.engine = engine
         self.decoder = decoder
         policy = core.config.policy
-        allocator = BlockAllocator(total: core.totalBlocks)
+        blocks = KVBlockManager(total: core.totalBlocks, caching: core.config.prefixCache)
     }
 
     mutating func run() {
@@ -64,20 +67,26 @@ struct EngineLoop {
         publishState()
     }
 
+    var cacheStats: PrefixCacheStats {
+        PrefixCacheStats(enabled: blocks.cachingEnabled, cachedBlocks: blocks.cachedEvictable,
+                         queryTokens: cacheQueryTokens, hitTokens: cacheHitTokens, evictions: blocks.evictions)
+    }
+
     mutating func publishState() {
-        let (r, b, a, d) = (running.activeRows, lastBatch, allocator.available, allocator.doubleReleases)
-        core.state.withLock { $0.update(running: r, batchSize: b, availableBlocks: a, doubleReleases: d) }
+        let (r, b, m, c) = (running.activeRows, lastBatch, blocks, cacheStats)
+        core.state.withLock { $0.update(running: r, batchSize: b, blocks: m, cache: c) }
         core.publish()
     }
 
-    /// A running job ends: blocks back to the pool (exactly once, here), out of the active set, then concluded.
+    /// A running job ends: blocks back to the manager (exactly once, here; full ones stay cached), out of the active
+    /// set, then concluded.
     mutating func end(_ index: Int, _ outcome: SchedulerCore.Outcome) {
         let r = running.remove(at: index)
-        allocator.release(r.blocks)
-        let (rows, available) = (running.activeRows, allocator.available)
+        blocks.release(r.blocks)
+        let (rows, m, c) = (running.activeRows, blocks, cacheStats)
         core.state.withLock { s in
             s.release(r.job.seq, wasSuspended: r.suspended)
-            s.update(running: rows, batchSize: s.batchSize, availableBlocks: available, doubleReleases: s.doubleReleases)
+            s.update(running: rows, batchSize: s.batchSize, blocks: m, cache: c)
         }
         core.conclude(r.job, outcome, matchedStop: r.job.generation?.text.matchedStop)
     }

@@ -43,12 +43,15 @@ public struct GenerationRequest: Sendable {
     public var logprobs: Int?
     /// Also return the logprob of every prompt token (after the first), for scoring.
     public var promptLogprobs: Bool
+    /// Enters the hash of the prompt's first KV block, so only requests with the same salt share cached blocks (and
+    /// no one else can time a hit on them); nil shares with every unsalted request.
+    public var cacheSalt: String?
 
     public init(
         id: String, model: String, promptTokens: [Int32], maxTokens: Int,
         sampling: SamplingParameters = SamplingParameters(), stop: [String] = [],
         priority: Priority = .normal, queueTimeout: Double? = nil,
-        logprobs: Int? = nil, promptLogprobs: Bool = false
+        logprobs: Int? = nil, promptLogprobs: Bool = false, cacheSalt: String? = nil
     ) {
         self.id = id
         self.model = model
@@ -60,5 +63,6 @@ public struct GenerationRequest: Sendable {
         self.queueTimeout = queueTimeout
         self.logprobs = logprobs
         self.promptLogprobs = promptLogprobs
+        self.cacheSalt = cacheSalt
     }
 }

@@ -49,9 +49,12 @@ public enum FinishReason: String, Sendable, CaseIterable {
 public struct Usage: Sendable, Equatable {
     public var promptTokens: Int
     public var completionTokens: Int
-    public init(promptTokens: Int, completionTokens: Int) {
+    /// Prompt tokens whose KV was found in the prefix cache (OpenAI's `prompt_tokens_details.cached_tokens`).
+    public var cachedTokens: Int
+    public init(promptTokens: Int, completionTokens: Int, cachedTokens: Int = 0) {
         self.promptTokens = promptTokens
         self.completionTokens = completionTokens
+        self.cachedTokens = cachedTokens
     }
 }
 

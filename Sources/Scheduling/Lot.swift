@@ -6,6 +6,8 @@ struct Lot: Sendable {
     struct Entry: Sendable, Equatable {
         /// Arrival order (unique, increasing): FIFO key within a class.
         let seq: UInt64
+        /// Blocks of its whole sequence (prompt plus generation), none found cached: an upper bound on what it takes
+        /// from capacity. Admission through the block manager charges less for the cached prefix it will share.
         let cost: Int
         let priority: Priority
         let enqueuedAt: Double
@@ -96,10 +98,21 @@ struct Lot: Sendable {
         entries.filter { e in e.deadline.map { now >= $0 } ?? false }
     }
 
-    /// Takes out, in order, the waiters to admit given free blocks and free decode rows. A waiter that does not fit
-    /// may be passed by later ones that do, each blocked waiter at most `policy.maxOvertakes` times.
+    /// Takes out, in order, the waiters to admit given free blocks and free decode rows, each at its stored cost.
     mutating func admit(freeBlocks: Int, freeSlots: Int, now: Double) -> [Entry] {
         var free = freeBlocks
+        return admit(freeSlots: freeSlots, now: now) { e, commit in
+            guard e.cost <= free else { return false }
+            if commit { free -= e.cost }
+            return true
+        }
+    }
+
+    /// Takes out, in order, the waiters to admit given free decode rows. `reserve(e, false)` says whether a waiter
+    /// fits now; `reserve(e, true)` takes its capacity (called once per admitted waiter, right after it fit), so a
+    /// cost may depend on what the waiters admitted before it took. A waiter that does not fit may be passed by
+    /// later ones that do, each blocked waiter at most `policy.maxOvertakes` times.
+    mutating func admit(freeSlots: Int, now: Double, reserve: (Entry, _ commit: Bool) -> Bool) -> [Entry] {
         var slots = freeSlots
         var admitted: [Entry] = []
         var blockers: [UInt64] = []
@@ -110,7 +123,7 @@ struct Lot: Sendable {
                 // Takes no blocks, so it costs a blocked head nothing: not an overtake.
                 admitted.append(e)
                 slots -= 1
-            } else if e.cost <= free {
+            } else if reserve(e, false) {
                 if let limit = policy.maxOvertakes {
                     let blocked = blockers.contains { seq in
                         (entries.first { $0.seq == seq }?.overtaken ?? 0) + passes[seq, default: 0] >= limit
@@ -118,8 +131,8 @@ struct Lot: Sendable {
                     if blocked { break }
                     for b in blockers { passes[b, default: 0] += 1 }
                 }
+                _ = reserve(e, true)
                 admitted.append(e)
-                free -= e.cost
                 slots -= 1
             } else {
                 guard policy.maxOvertakes != nil else { break }

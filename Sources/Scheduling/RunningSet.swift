@@ -7,6 +7,12 @@ struct RunningSet {
         let blocks: [Int32]
         /// Tokens of `job.generation.tokens` already in this sequence's KV blocks.
         var cached = 0
+        /// Leading blocks already in the prefix cache's index (hits, or registered once full).
+        var indexedBlocks = 0
+        /// Tokens of the leading blocks shared from the cache: their K/V is never written by this sequence.
+        var shared = 0
+        /// Scores of prompt positions with the alternatives the cache keeps, for the blocks this sequence fills.
+        var promptScores: [PositionScore?]?
         /// Admission order within the loop: "newest" means the highest.
         let order: UInt64
         var promptLogprobs: [PromptTokenLogprob?]?
@@ -31,8 +37,15 @@ struct RunningSet {
         _modify { yield &items[i] }
     }
 
-    mutating func add(_ job: SchedulerJob, blocks: [Int32]) {
-        items.append(Sequence(job: job, blocks: blocks, order: nextOrder))
+    /// `cachedBlocks` leading blocks came from the prefix cache: their tokens count as computed.
+    mutating func add(_ job: SchedulerJob, blocks: [Int32], cachedBlocks: Int = 0, blockSize: Int = 16) {
+        var sequence = Sequence(job: job, blocks: blocks, order: nextOrder)
+        sequence.shared = cachedBlocks * blockSize
+        // A job owing prompt scores feeds the last shared position again (never writing it): its logits score the
+        // first token after the shared blocks.
+        sequence.cached = job.owesPromptScores && cachedBlocks > 0 ? sequence.shared - 1 : sequence.shared
+        sequence.indexedBlocks = cachedBlocks
+        items.append(sequence)
         nextOrder += 1
     }
 

@@ -70,9 +70,18 @@ public final class Scheduler: Sendable {
             refusal = .tooLarge(costBlocks: cost, capacityBlocks: total)
         }
         let deadline = now + Swift.max(0, request.queueTimeout ?? config.queueTimeout)
+        // Hashed here, on the submitting thread, so the engine loop only looks the chain up.
+        var hashes: [BlockHash] = []
+        var root: BlockHash?
+        if config.prefixCache && refusal == nil {
+            root = BlockHash.root(model: config.modelIdentity, salt: request.cacheSalt)
+            BlockHash.extend(&hashes, tokens: request.promptTokens, blockSize: bs, root: root!)
+        }
         let (job, arrival): (SchedulerJob, SchedulerState.Arrival) = core.state.withLock { s in
-            let job = SchedulerJob(seq: s.takeSeq(), request: request, onEvent: onEvent, costBlocks: cost,
+            var job = SchedulerJob(seq: s.takeSeq(), request: request, onEvent: onEvent, costBlocks: cost,
                                    maxTokens: maxTokens, enqueuedMono: now, enqueuedUnix: core.clock.unix())
+            job.blockHashes = hashes
+            job.hashRoot = root
             if let refusal { return (job, .refused(refusal)) }
             return (job, s.park(job, deadline: deadline, now: now))
         }

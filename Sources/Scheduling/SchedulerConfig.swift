@@ -30,11 +30,16 @@ public struct SchedulerConfig: Sendable {
     public var agingSeconds: Double
     /// How many times a parked job that does not fit may be passed by later, smaller ones.
     public var maxOvertakes: Int
+    /// Full KV blocks stay cached by content after their job, and later prompts with the same prefix share them.
+    public var prefixCache: Bool
+    /// Names the model whose KV the cache holds; enters every first block's hash.
+    public var modelIdentity: String
 
     public init(
         kind: Kind = .parkingLot, totalBlocks: Int? = nil, blockSize: Int = 16, ctxSize: Int? = nil,
         maxBatch: Int = 8, prefillChunk: Int = 256, maxQueue: Int = 64, queueTimeout: Double = 30,
-        preemptAfter: Double = 2, agingSeconds: Double = 10, maxOvertakes: Int = 4
+        preemptAfter: Double = 2, agingSeconds: Double = 10, maxOvertakes: Int = 4,
+        prefixCache: Bool = true, modelIdentity: String = ""
     ) {
         self.kind = kind
         self.totalBlocks = totalBlocks
@@ -47,6 +52,8 @@ public struct SchedulerConfig: Sendable {
         self.preemptAfter = preemptAfter
         self.agingSeconds = agingSeconds
         self.maxOvertakes = maxOvertakes
+        self.prefixCache = prefixCache
+        self.modelIdentity = modelIdentity
     }
 
     /// The values actually used against `engine`: clamped to what it has, nonsense replaced by the minimum.

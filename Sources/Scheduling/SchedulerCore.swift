@@ -14,7 +14,7 @@ final class SchedulerCore: Sendable {
         self.clock = clock
         self.observer = observer
         state = SchedulerLock(SchedulerState(lot: Lot(policy: config.policy, maxQueue: config.maxQueue),
-                                             availableBlocks: config.totalBlocks ?? 0))
+                                             availableBlocks: config.totalBlocks ?? 0, prefixCache: config.prefixCache))
     }
 
     var totalBlocks: Int { config.totalBlocks ?? 0 }
@@ -28,7 +28,7 @@ final class SchedulerCore: Sendable {
             schedulerType: config.kind.rawValue, running: s.running, queued: s.lot.count,
             queuedByPriority: s.lot.countByPriority(), totalBlocks: config.totalBlocks ?? 0,
             availableBlocks: s.availableBlocks, blockSize: config.blockSize, batchSize: s.batchSize,
-            counters: s.counters)
+            counters: s.counters, prefixCache: s.prefixCache)
     }
 
     /// Tells the observer about changed stats (a hint; `stats()` is the truth).
@@ -87,7 +87,8 @@ final class SchedulerCore: Sendable {
             id: job.request.id, model: job.request.model, priority: job.request.priority, end: end,
             failure: failure, matchedStop: matchedStop,
             promptTokens: job.request.promptTokens.count, completionTokens: generated,
-            costBlocks: job.costBlocks, preemptions: job.preemptions,
+            cachedTokens: job.cachedTokens, costBlocks: job.costBlocks - job.cachedTokens / config.blockSize,
+            preemptions: job.preemptions,
             enqueuedAt: job.enqueuedUnix, admittedAt: job.admittedUnix, firstTokenAt: job.firstTokenUnix,
             finishedAt: clock.unix(),
             queueSeconds: (job.admittedMono ?? nowMono) - job.enqueuedMono,
@@ -98,7 +99,7 @@ final class SchedulerCore: Sendable {
         switch outcome {
         case .finished(let reason):
             job.onEvent(.finished(reason, Usage(promptTokens: job.request.promptTokens.count,
-                                                completionTokens: generated)))
+                                                completionTokens: generated, cachedTokens: job.cachedTokens)))
         case .failed(let f):
             job.onEvent(.failed(f))
         case .refused:

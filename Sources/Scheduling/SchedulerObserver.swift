@@ -13,6 +13,9 @@ public struct JobSnapshot: Sendable {
     public var matchedStop: String?
     public var promptTokens: Int
     public var completionTokens: Int
+    /// Prompt tokens whose KV came from the prefix cache at first admission.
+    public var cachedTokens: Int
+    /// Blocks the job had to take (its prompt's uncached blocks plus its generation).
     public var costBlocks: Int
     public var preemptions: Int
     /// Wall-clock unix seconds.

@@ -22,10 +22,12 @@ struct SchedulerState: Sendable {
     var lastPublished: SchedulerStats?
     /// Block releases that found the block already free (must stay 0; tests check it).
     private(set) var doubleReleases = 0
+    private(set) var prefixCache: PrefixCacheStats
 
-    init(lot: Lot, availableBlocks: Int) {
+    init(lot: Lot, availableBlocks: Int, prefixCache: Bool) {
         self.lot = lot
         self.availableBlocks = availableBlocks
+        self.prefixCache = PrefixCacheStats(enabled: prefixCache)
     }
 
     enum Arrival {
@@ -96,16 +98,41 @@ struct SchedulerState: Sendable {
 
     var parkedSeqs: [UInt64] { parked.keys.sorted() }
 
-    /// The loop admits from the lot: new jobs move to `active` (returned); suspended sequences' seqs are returned to
+    /// A job the loop admitted, with the block table reserved for it and how many of its blocks were cache hits.
+    struct Admission {
+        var job: SchedulerJob
+        var table: [Int32]?
+        var hitBlocks = 0
+    }
+
+    /// The loop admits from the lot: new jobs move to `active` (returned, their blocks taken from `blocks` in
+    /// admission order, so a job's cost sees what the ones before it took); suspended sequences' seqs are returned to
     /// get their row back.
-    mutating func admit(freeBlocks: Int, freeRows: Int, now: Double) -> (jobs: [SchedulerJob], resumed: [UInt64]) {
-        var jobs: [SchedulerJob] = []
+    mutating func admit(freeRows: Int, now: Double, blocks: inout KVBlockManager, blockSize: Int)
+        -> (jobs: [Admission], resumed: [UInt64])
+    {
+        let waiting = parked
+        var tables: [UInt64: (table: [Int32], hits: Int)] = [:]
+        let admitted = lot.admit(freeSlots: freeRows, now: now) { e, commit in
+            guard let job = waiting[e.seq] else { return false }
+            let match = job.match(in: blocks, blockSize: blockSize)
+            if match.nextIsPending { return false }
+            guard commit else { return blocks.cost(blocks: job.costBlocks, match: match) <= blocks.available }
+            guard let table = blocks.allocate(blocks: job.costBlocks, match: match, hashes: job.blockHashes) else {
+                return false
+            }
+            tables[e.seq] = (table, match.hits.count)
+            return true
+        }
+        var jobs: [Admission] = []
         var resumed: [UInt64] = []
-        for e in lot.admit(freeBlocks: freeBlocks, freeSlots: freeRows, now: now) {
+        for e in admitted {
             if e.holdsBlocks {
                 resumed.append(e.seq)
             } else if let job = activate(e.seq, now: now) {
-                jobs.append(job)
+                jobs.append(Admission(job: job, table: tables[e.seq]?.table, hitBlocks: tables[e.seq]?.hits ?? 0))
+            } else if let t = tables[e.seq] {
+                blocks.release(t.table)
             }
         }
         return (jobs, resumed)
@@ -159,11 +186,12 @@ struct SchedulerState: Sendable {
     }
 
     /// The loop's view of its own state, published after every change.
-    mutating func update(running: Int, batchSize: Int, availableBlocks: Int, doubleReleases: Int) {
+    mutating func update(running: Int, batchSize: Int, blocks: KVBlockManager, cache: PrefixCacheStats) {
         self.running = running
         self.batchSize = batchSize
-        self.availableBlocks = availableBlocks
-        self.doubleReleases = doubleReleases
+        availableBlocks = blocks.available
+        doubleReleases = blocks.doubleReleases
+        prefixCache = cache
     }
 
     mutating func count(_ end: JobEnd) { counters.count(end) }

@@ -45,12 +45,34 @@ public struct SchedulerStats: Sendable, Equatable {
     /// Parked jobs by the priority they asked for.
     public var queuedByPriority: [Priority: Int]
     public var totalBlocks: Int
-    /// Blocks not reserved by any running sequence (`available_capacity`).
+    /// Blocks not reserved by any running sequence (`available_capacity`), cached evictable ones included.
     public var availableBlocks: Int
     public var blockSize: Int
     /// Sequences in the most recent engine step.
     public var batchSize: Int
     public var counters: SchedulerCounters
+    public var prefixCache: PrefixCacheStats
 
     public var blocksInUse: Int { totalBlocks - availableBlocks }
+}
+
+/// The prefix cache as the engine loop last published it.
+public struct PrefixCacheStats: Sendable, Equatable {
+    public var enabled: Bool
+    /// Cached blocks no running sequence references: evictable on demand, so also counted as available capacity.
+    public var cachedBlocks = 0
+    /// Prompt tokens looked up at first admission (a resumption after preemption is not a query again).
+    public var queryTokens = 0
+    /// Of those, tokens found cached.
+    public var hitTokens = 0
+    /// Cached blocks evicted to make room.
+    public var evictions = 0
+
+    public init(enabled: Bool, cachedBlocks: Int = 0, queryTokens: Int = 0, hitTokens: Int = 0, evictions: Int = 0) {
+        self.enabled = enabled
+        self.cachedBlocks = cachedBlocks
+        self.queryTokens = queryTokens
+        self.hitTokens = hitTokens
+        self.evictions = evictions
+    }
 }

@@ -53,6 +53,23 @@ private let usage = Usage(promptTokens: 2, completionTokens: 2)
         // One prompt shared by both choices: counted once.
         #expect(counted?["prompt_tokens"] as? Int == 2)
         #expect(counted?["completion_tokens"] as? Int == 4)
+        #expect((counted?["prompt_tokens_details"] as? [String: Int])?["cached_tokens"] == 0)
+    }
+
+    @Test func cachedTokensAreReportedOnceAndSaltReachesTheJob() {
+        let backend = FakeBackend()
+        let sink = post(client(backend), "/v1/completions",
+                        #"{"model":"tiny","prompt":["p","q"],"n":2,"cache_salt":"tenant"}"#)
+        #expect(backend.submitted.count == 4)
+        #expect(backend.submitted.allSatisfy { $0.cacheSalt == "tenant" })
+        // Prompt 0's choices found 32 and 16 tokens cached; the prompt counted once is cached only as far as both.
+        backend.emit(0, .finished(.length, Usage(promptTokens: 40, completionTokens: 1, cachedTokens: 32)))
+        backend.emit(1, .finished(.length, Usage(promptTokens: 40, completionTokens: 1, cachedTokens: 16)))
+        backend.emit(2, .finished(.length, Usage(promptTokens: 20, completionTokens: 1, cachedTokens: 16)))
+        backend.emit(3, .finished(.length, Usage(promptTokens: 20, completionTokens: 1, cachedTokens: 16)))
+        let counted = object(sink.text)["usage"] as? [String: Any]
+        #expect(counted?["prompt_tokens"] as? Int == 60)
+        #expect((counted?["prompt_tokens_details"] as? [String: Int])?["cached_tokens"] == 32)
     }
 
     @Test func chatStreamWithUsage() {
@@ -73,6 +90,7 @@ private let usage = Usage(promptTokens: 2, completionTokens: 2)
         #expect(object(events[1])["usage"] is NSNull)
         #expect(choices(events[2]).first?["finish_reason"] as? String == "stop")
         #expect((object(events[3])["usage"] as? [String: Any])?["total_tokens"] as? Int == 4)
+        #expect(((object(events[3])["usage"] as? [String: Any])?["prompt_tokens_details"] as? [String: Int])?["cached_tokens"] == 0)
         #expect(sink.recorded.finished)
     }
 

@@ -104,6 +104,8 @@ private func object(_ bytes: [UInt8]) -> [String: Any] {
             ("{\(base),\"priority\":\"urgent\"}", "priority"),
             ("{\(base),\"queue_timeout\":0}", "queue_timeout"),
             ("{\(base),\"user\":5}", "user"),
+            ("{\(base),\"cache_salt\":5}", "cache_salt"),
+            ("{\(base),\"cache_salt\":\"\"}", "cache_salt"),
         ]
         for (json, param) in cases {
             let error = chatError(json)
@@ -204,7 +206,10 @@ private func object(_ bytes: [UInt8]) -> [String: Any] {
         let tops = content?["top_logprobs"] as? [[String: Any]]
         #expect(tops?.count == 2)
         #expect(tops?.last?["logprob"] as? Double == -9999)
-        #expect((full["usage"] as? [String: Int]) == ["prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4])
+        let usage = full["usage"] as? [String: Any]
+        #expect(usage?["prompt_tokens"] as? Int == 3 && usage?["completion_tokens"] as? Int == 1)
+        #expect(usage?["total_tokens"] as? Int == 4)
+        #expect((usage?["prompt_tokens_details"] as? [String: Int]) == ["cached_tokens": 0])
 
         let first = OpenAICodec.event(ChatCompletionChunk(header: header, choices: [ChatChunkChoice(index: 0, role: "assistant", content: "")],
                                                           includeUsage: true, usage: nil))
@@ -218,9 +223,10 @@ private func object(_ bytes: [UInt8]) -> [String: Any] {
         #expect((chunk["choices"] as? [[String: Any]])?.first?["finish_reason"] is NSNull)
 
         let last = object(OpenAICodec.json(ChatCompletionChunk(header: header, choices: [], includeUsage: true,
-                                                               usage: UsageBody(promptTokens: 2, completionTokens: 3))))
+                                                               usage: UsageBody(promptTokens: 2, completionTokens: 3, cachedTokens: 2))))
         #expect((last["choices"] as? [Any])?.isEmpty == true)
-        #expect((last["usage"] as? [String: Int])?["total_tokens"] == 5)
+        #expect((last["usage"] as? [String: Any])?["total_tokens"] as? Int == 5)
+        #expect(((last["usage"] as? [String: Any])?["prompt_tokens_details"] as? [String: Int])?["cached_tokens"] == 2)
         let plain = object(OpenAICodec.json(ChatCompletionChunk(header: header, choices: [], includeUsage: false, usage: nil)))
         #expect(plain["usage"] == nil)
         #expect(String(decoding: OpenAICodec.done, as: UTF8.self) == "data: [DONE]\n\n")

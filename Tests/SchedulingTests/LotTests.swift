@@ -150,16 +150,18 @@ private func drainOrder(_ l: inout Lot, now: Double = 0) -> [UInt64] {
         #expect(d.retryAfter(ahead: 1000, now: 4) == 60)
     }
 
-    @Test func blockAllocatorHandsOutDistinctBlocksAndTakesThemBackOnce() {
-        var a = BlockAllocator(total: 10)
-        let x = a.allocate(4)!, y = a.allocate(6)!
+    @Test func blockManagerHandsOutDistinctBlocksAndTakesThemBackOnce() {
+        var a = KVBlockManager(total: 10, caching: false)
+        let none = KVBlockManager.Match()
+        let x = a.allocate(blocks: 4, match: none)!, y = a.allocate(blocks: 6, match: none)!
         #expect(Set(x).isDisjoint(with: y))
-        #expect(a.allocate(1) == nil)
+        #expect(a.allocate(blocks: 1, match: none) == nil)
         a.release(x)
         a.release(x)
         #expect(a.doubleReleases == 4)
         #expect(a.available == 4)
         a.release(y)
         #expect(a.available == 10)
+        #expect(a.violations().isEmpty)
     }
 }

@@ -104,6 +104,78 @@ import Inference
         #expect(rowRec.text("low") == lowAlone)
         #expect(rowRec.text("high") == alone["q1"])
     }
+
+    /// A shared system prompt, three questions and their repeats, with logprobs, and a scored prompt: run once with
+    /// the cache off, then with it on so that later jobs in each batch hit what earlier ones cached. Every greedy
+    /// token, logprob and prompt score must be the same bit for bit.
+    @Test func theCacheChangesNoTokenOrLogprob() async throws {
+        guard let loaded = Self.loaded else {
+            print("RealModelSchedulerTests skipped: default model missing (set VALET_TEST_MODEL or run `make model`)")
+            return
+        }
+        let m = try loaded.get()
+        let t = m.tokenizer
+        let system = "You are a careful assistant. Answer in one short sentence, name the thing asked for, and do "
+            + "not add anything else. Facts only: planets, oceans, colours and animals are all fine topics."
+        func ask(_ id: String, _ question: String) -> GenerationRequest {
+            let tokens = t.encode("<|im_start|>system\n\(system)<|im_end|>\n<|im_start|>user\n\(question)<|im_end|>\n"
+                                  + "<|im_start|>assistant\n", addBOS: false, parseSpecial: true)
+            var r = greedy(id, tokens, max: 12)
+            r.logprobs = 3
+            return r
+        }
+        let questions = ["Which planet is known as the Red Planet?", "What is the largest ocean on Earth?",
+                         "Name three primary colors."]
+        let firstWave = questions.enumerated().map { ask("a\($0.offset)", $0.element) }
+        let secondWave = questions.enumerated().map { ask("b\($0.offset)", $0.element) }
+        var scoring = greedy("score", firstWave[0].promptTokens, max: 0)
+        scoring.promptLogprobs = true
+        scoring.logprobs = 2
+        // Scored again with another continuation: it takes the first scorer's blocks and their kept scores.
+        var rescoring = greedy("rescore", Array(firstWave[0].promptTokens.dropLast(3)) + t.encode(" Mars", addBOS: false, parseSpecial: false),
+                               max: 0)
+        rescoring.promptLogprobs = true
+        rescoring.logprobs = 1
+
+        func transcripts(cache: Bool) async -> ([String: [String]], PrefixCacheStats) {
+            let rec = Recorder()
+            let s = Scheduler(config: SchedulerConfig(maxBatch: 8, prefillChunk: 64, prefixCache: cache, modelIdentity: "smollm2"),
+                              engine: m.engine, decoder: t, observer: rec, clock: SystemClock())
+            s.start()
+            var all: [GenerationRequest] = []
+            for wave in [firstWave, secondWave + [scoring], [rescoring]] {
+                all += wave
+                for r in wave { s.submitTelling(r, onEvent: rec.sink(r.id)) }
+                _ = await eventually(600) { rec.terminalOrder.count == all.count }
+            }
+            #expect(s.stats().availableBlocks == s.stats().totalBlocks)
+            let stats = s.stats().prefixCache
+            s.shutdown(grace: 0)
+            var out: [String: [String]] = [:]
+            for r in all {
+                out[r.id] = rec.events(r.id).compactMap { e in
+                    switch e {
+                    case .token(let g): "\(g.token) \(g.logprob?.logprob ?? 1) \(g.topLogprobs.map { "\($0.token):\($0.logprob)" })"
+                    case .promptLogprobs(let p): p.map { "\($0?.token.logprob ?? 1) \($0?.top.map(\.token) ?? [])" }.joined(separator: ",")
+                    case .finished(let f, _): "\(f)"
+                    case .failed(let f): "\(f)"
+                    default: nil
+                    }
+                }
+            }
+            return (out, stats)
+        }
+        let (cold, coldStats) = await transcripts(cache: false)
+        let (warm, warmStats) = await transcripts(cache: true)
+        #expect(coldStats.hitTokens == 0)
+        // The second and third questions of the first wave share the system prompt; the second wave repeats all.
+        let systemBlocks = (firstWave.map(\.promptTokens.count).min()! - 1) / 16
+        #expect(warmStats.hitTokens >= (2 + 3) * systemBlocks * 16 + (scoring.promptTokens.count - 3) / 16 * 16)
+        for id in cold.keys.sorted() {
+            #expect(warm[id] == cold[id], "\(id)")
+            #expect(cold[id]!.count > 1, "\(id)")
+        }
+    }
 }
 
 /// Submits `low`, then `high` from the low job's 4th token event, on the engine thread, so a loaded machine cannot

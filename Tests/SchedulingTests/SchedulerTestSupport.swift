@@ -6,8 +6,8 @@ import Testing
 import Inference
 
 /// Writes fed tokens into a pool addressed through each sequence's block table and favours a token derived from the
-/// whole cached history read back through that table — so a wrong table, a shared block or a bad recompute after
-/// preemption changes the generated text.
+/// whole cached history read back through that table — so a wrong table, a wrongly shared block, a bad cache hit or
+/// a bad recompute after preemption changes the generated text.
 final class FakeEngine: StepEngine {
     let vocabSize: Int
     let blockSize = 16
@@ -22,6 +22,8 @@ final class FakeEngine: StepEngine {
         var steps = 0
         var violations: [String] = []
         var composition: [[Int]] = []
+        /// Every sequence's part of every step: the first position fed and how many tokens.
+        var feeds: [(position: Int, count: Int)] = []
     }
     private let state: Mutex<State>
 
@@ -38,6 +40,9 @@ final class FakeEngine: StepEngine {
 
     var violations: [String] { state.withLock { $0.violations } }
     var composition: [[Int]] { state.withLock { $0.composition } }
+    var feeds: [(position: Int, count: Int)] { state.withLock { $0.feeds } }
+    /// Tokens fed over all steps: what a cache hit saves.
+    var tokensFed: Int { state.withLock { $0.composition.joined().reduce(0, +) } }
 
     /// The token this fake favours after `history` (the pure reference the scheduler must reproduce).
     static func favoured(_ history: [Int32], vocab: Int) -> Int32 {
@@ -50,6 +55,7 @@ final class FakeEngine: StepEngine {
         let step = state.withLock { s -> Int in
             s.steps += 1
             s.composition.append(batch.map(\.tokens.count))
+            s.feeds += batch.map { ($0.position, $0.tokens.count) }
             return s.steps
         }
         onStep?(step)
@@ -57,17 +63,26 @@ final class FakeEngine: StepEngine {
         if delay > 0 { usleep(UInt32(delay * 1e6)) }
         var rows: [(Int, Int, [Float])] = []
         state.withLock { s in
-            var seen = Set<Int32>()
-            for seq in batch {
+            // Sequences may share cached prefix blocks, but a block one of them writes belongs to it alone.
+            for (i, seq) in batch.enumerated() {
                 let end = seq.position + seq.tokens.count
                 if (end + 15) / 16 > seq.blockTable.count { s.violations.append("block table too short") }
-                for b in seq.blockTable where !seen.insert(b).inserted { s.violations.append("block \(b) shared") }
+                let written = Set((Swift.max(seq.position, seq.writesFrom)..<end).map { seq.blockTable[$0 / 16] })
+                for (j, other) in batch.enumerated() where j != i {
+                    for b in other.blockTable where written.contains(b) {
+                        s.violations.append("block \(b) written while shared")
+                    }
+                }
             }
             for (i, seq) in batch.enumerated() {
                 for (k, t) in seq.tokens.enumerated() {
                     let pos = seq.position + k
                     let b = Int(seq.blockTable[pos / 16])
-                    s.pool[b * 16 + pos % 16] = t
+                    if pos >= seq.writesFrom {
+                        s.pool[b * 16 + pos % 16] = t
+                    } else if s.pool[b * 16 + pos % 16] != t {
+                        s.violations.append("position \(pos) fed again without a write, but its block holds another token")
+                    }
                     let wanted = seq.logits == .all || (seq.logits == .last && k == seq.tokens.count - 1)
                     guard wanted else { continue }
                     let history = (0...pos).map { p in s.pool[Int(seq.blockTable[p / 16]) * 16 + p % 16] }

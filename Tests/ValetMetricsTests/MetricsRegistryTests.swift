@@ -49,6 +49,29 @@ private func knownJobs(now: Double) -> [JobRecord] {
 
 @Suite("Metrics registry")
 struct MetricsRegistryTests {
+    @Test func prefixCacheFamiliesFollowTheSchedulersTotalsAndGauge() throws {
+        let registry = makeRegistry()
+        let fresh = try Exposition(registry.render())
+        for name in ["valet_prefix_cache_queries_total", "valet_prefix_cache_hits_total",
+                     "valet_prefix_cache_evictions_total", "valet_prefix_cache_blocks"] {
+            #expect(fresh.value(name, [:]) == 0, "\(name)")
+        }
+        registry.setPrefixCacheTotals(queryTokens: 100, hitTokens: 48, evictions: 1)
+        registry.setPrefixCacheTotals(queryTokens: 250, hitTokens: 144, evictions: 3)
+        // An older report arriving late adds nothing and takes nothing back.
+        registry.setPrefixCacheTotals(queryTokens: 100, hitTokens: 48, evictions: 1)
+        registry.setSchedulerState(running: 1, waiting: WaitingCounts(), capacityBlocks: 64, usedBlocks: 10,
+                                   cachedBlocks: 7, batchSize: 1)
+        let e = try Exposition(registry.render())
+        expectCatalogueFamilies(e)
+        #expect(e.value("valet_prefix_cache_queries_total", [:]) == 250)
+        #expect(e.value("valet_prefix_cache_hits_total", [:]) == 144)
+        #expect(e.value("valet_prefix_cache_evictions_total", [:]) == 3)
+        #expect(e.value("valet_prefix_cache_blocks", [:]) == 7)
+        #expect(e.value("valet_capacity_blocks_in_use", [:]) == 10)
+        #expect(e.types["valet_prefix_cache_blocks"] == "gauge" && e.types["valet_prefix_cache_hits_total"] == "counter")
+    }
+
     @Test func freshRegistryHasEveryFamilyAndLabelSetAtZero() throws {
         let text = makeRegistry().render()
         let exposition = try Exposition(text)

@@ -116,6 +116,39 @@ struct RecorderTests {
         recorder.close()
     }
 
+    @Test func aVersionOneDatabaseIsMigratedAndItsRowsReadCachedTokensZero() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let path = dir.file("old.sqlite")
+        let now = MetricsClock.unixSeconds()
+        do {
+            // What a Valet from before the prefix cache left behind: schema 1 with a row and its totals.
+            let db = try SQLiteConnection(path: path, readOnly: false)
+            try db.execute(RecorderSchema.migrations[0])
+            try db.execute("PRAGMA user_version = 1")
+            try db.execute("""
+                INSERT INTO jobs (id, model, priority, status, finish_reason, prompt_tokens, completion_tokens,
+                                  cost_blocks, enqueued_at, finished_at)
+                VALUES ('old-1', 'm', 'normal', 'completed', 'stop', 30, 4, 3, \(now - 2), \(now - 1))
+                """)
+            try db.execute("INSERT INTO job_totals VALUES ('completed', 'stop', 1, 30, 4)")
+        }
+        let recorder = try Recorder(path: path)
+        let old = try recorder.job(id: "old-1")
+        #expect(old?.promptTokens == 30 && old?.cachedTokens == 0)
+        var fresh = job("new-1", prompt: 40, finishedAt: now)
+        fresh.cachedTokens = 32
+        recorder.record(fresh)
+        #expect(recorder.flush())
+        #expect(try recorder.job(id: "new-1") == fresh)
+        let totals = try recorder.totals()
+        #expect(totals.jobs == 2 && totals.promptTokens == 70 && totals.cachedTokens == 32)
+        recorder.close()
+        let db = try SQLiteConnection(path: path, readOnly: true)
+        #expect(try db.scalarInt("PRAGMA user_version") == RecorderSchema.currentVersion)
+        #expect(RecorderSchema.currentVersion == 2)
+    }
+
     @Test func newerSchemaIsRefusedWithAClearError() throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }

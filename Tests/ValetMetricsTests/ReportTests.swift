@@ -46,6 +46,20 @@ struct ReportTests {
         #expect(json["totals"] is NSNull)
         #expect((json["history"] as? [Any])?.isEmpty == true)
         #expect(json["queued_tasks"] as? Int == 2)
+        #expect((json["prefix_cache"] as? [String: Any])?["enabled"] as? Bool == false)
+    }
+
+    @Test func v1MetricsCarriesTheCacheFiguresBesideCapacity() throws {
+        let report = V1MetricsReport(
+            activeWorkers: 0, waiting: WaitingCounts(), availableCapacity: 16, totalCapacity: 16, batchSize: 0,
+            totals: nil, recorderDroppedTotal: 0, windowSeconds: 60, history: [],
+            prefixCache: PrefixCacheReport(enabled: true, cachedBlocks: 5, queryTokens: 400, hitTokens: 100, evictions: 3))
+        let json = try object(report)
+        #expect(json["cached_capacity"] as? Int == 5)
+        let cache = json["prefix_cache"] as? [String: Any]
+        #expect(cache?["enabled"] as? Bool == true && cache?["cached_blocks"] as? Int == 5)
+        #expect(cache?["query_tokens"] as? Int == 400 && cache?["hit_tokens"] as? Int == 100)
+        #expect(cache?["hit_ratio"] as? Double == 0.25 && cache?["evictions"] as? Int == 3)
     }
 
     @Test func jobRecordJSONHasEveryColumnAndRoundTrips() throws {
@@ -54,7 +68,7 @@ struct ReportTests {
             completionTokens: 0, costBlocks: 1, enqueuedAt: 10, finishedAt: 15, error: "waited 5 s")
         let json = try object(record)
         #expect(Set(json.keys) == [
-            "id", "model", "priority", "status", "finish_reason", "prompt_tokens", "completion_tokens", "cost_blocks",
+            "id", "model", "priority", "status", "finish_reason", "prompt_tokens", "completion_tokens", "cached_tokens", "cost_blocks",
             "enqueued_at", "admitted_at", "first_token_at", "finished_at", "error",
         ])
         #expect(json["status"] as? String == "queue_timeout")

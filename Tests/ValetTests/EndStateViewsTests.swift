@@ -1,5 +1,6 @@
 // Every way a job can end, driven through one real scheduler (fake engine) wired as `valet serve` wires it, and
-// counted in all four views: the live counters, /metrics, /v1/metrics and the `jobs` table. They must agree.
+// counted in all four views: the live counters, /metrics, /v1/metrics and the `jobs` table. They must agree, and so
+// must their prefix-cache figures.
 import Foundation
 import Inference
 import Synchronization
@@ -161,5 +162,50 @@ private func waitFor(_ condition: () -> Bool) async -> Bool {
         let rejectedRows = JobRecord.Status.allCases.filter(\.isRejection).reduce(0) { $0 + (totals.byStatus[$1.rawValue] ?? 0) }
         #expect(rejectedRows == report.counters["rejected"])
         #expect(totals.byFinishReason == ["stop": 1, "length": 1])
+    }
+
+    @Test func prefixCacheFiguresAgreeInAllFourViews() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("valet-cache-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var config = ServeConfig()
+        config.db = dir.appendingPathComponent("valet.sqlite").path
+        let telemetry = try Telemetry(config: config, httpHandlers: [])
+        defer { telemetry.flush() }
+        let s = Scheduler(config: SchedulerConfig(maxBatch: 2, preemptAfter: 1000, agingSeconds: 0, modelIdentity: "m"),
+                          engine: ScriptedEngine(), decoder: Letters(), observer: telemetry.observer)
+        telemetry.attach(stats: { s.stats() })
+        s.start()
+        let events = Events()
+        // 40 tokens: two full blocks can be shared (the third holds the last token). The third job has another
+        // prompt and finds nothing.
+        let shared = [Int32](repeating: 2, count: 40), other = [Int32](repeating: 3, count: 20)
+        let ids = ["p1", "p2", "q1"]
+        for (id, prompt) in zip(ids, [shared, shared, other]) {
+            _ = s.submit(request(id, prompt), onEvent: events.sink(id))
+            #expect(await waitFor { events.ended(id) })
+        }
+        let live = s.stats()
+        #expect(live.prefixCache.queryTokens == 100 && live.prefixCache.hitTokens == 32)
+        #expect(live.prefixCache.cachedBlocks == 2 + 1)  // the shared prompt's two, the other's one
+        #expect(live.availableBlocks == live.totalBlocks)
+
+        let exposition = samples(telemetry.registry.render())
+        #expect(exposition["valet_prefix_cache_queries_total"] == 100)
+        #expect(exposition["valet_prefix_cache_hits_total"] == 32)
+        #expect(exposition["valet_prefix_cache_blocks"] == 3)
+        #expect(exposition["valet_prefix_cache_evictions_total"] == Double(live.prefixCache.evictions))
+
+        let report = try #require(try telemetry.v1Report(window: 60))
+        #expect(report.prefixCache == PrefixCacheReport(enabled: true, cachedBlocks: 3, queryTokens: 100, hitTokens: 32,
+                                                        evictions: live.prefixCache.evictions))
+        #expect(report.cachedCapacity == 3 && report.availableCapacity == report.totalCapacity)
+
+        let recorder = try #require(telemetry.recorder)
+        #expect(recorder.flush())
+        let rows = try ids.map { try #require(try recorder.job(id: $0)) }
+        #expect(rows.map(\.cachedTokens) == [0, 32, 0])
+        #expect(rows.map(\.costBlocks) == [3, 1, 2])
+        #expect(try recorder.totals().cachedTokens == 32)
+        s.shutdown(grace: 0)
     }
 }

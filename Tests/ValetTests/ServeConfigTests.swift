@@ -62,6 +62,22 @@ import Scheduling
         }
     }
 
+    @Test func prefixCacheIsOnByDefaultAndTurnsOffByFlagOrVariable() throws {
+        let plain = try ServeCommand.parse([])
+        #expect(SchedulerConfig().prefixCache)
+        #expect(try plain.resolve(environment: [:]).scheduler.prefixCache)
+        #expect(try !plain.resolve(environment: ["VALET_PREFIX_CACHE": "off"]).scheduler.prefixCache)
+        #expect(try plain.resolve(environment: ["VALET_PREFIX_CACHE": "on"]).scheduler.prefixCache)
+        #expect(throws: ConfigError(description: "VALET_PREFIX_CACHE: 'maybe' is not one of on, off")) {
+            try plain.resolve(environment: ["VALET_PREFIX_CACHE": "maybe"])
+        }
+        let off = try ServeCommand.parse(["--prefix-cache", "off"])
+        #expect(try !off.resolve(environment: ["VALET_PREFIX_CACHE": "on"]).scheduler.prefixCache)
+        #expect(try ServeCommand.parse(["--prefix-cache", "on"]).resolve(environment: ["VALET_PREFIX_CACHE": "off"])
+            .scheduler.prefixCache)
+        #expect(throws: (any Error).self) { try ServeCommand.parse(["--prefix-cache", "maybe"]) }
+    }
+
     @Test func schedulerKindIsParsedAsAnEnum() throws {
         let plain = try ServeCommand.parse([])
         #expect(try plain.resolve(environment: [:]).scheduler.kind == SchedulerConfig().kind)

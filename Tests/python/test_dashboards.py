@@ -33,7 +33,8 @@ REQUIRED_PANELS = {
     "End-to-end request latency": ["valet_e2e_request_latency_seconds_bucket"],
     "Prompt and generation tokens/s": ["valet_prompt_tokens_total", "valet_generation_tokens_total"],
     "Requests running and waiting by priority": ["valet_requests_running", "valet_requests_waiting"],
-    "Capacity blocks: in use vs total": ["valet_capacity_blocks_in_use", "valet_capacity_blocks"],
+    "Capacity blocks: in use vs total": ["valet_capacity_blocks_in_use", "valet_capacity_blocks",
+                                         "valet_prefix_cache_blocks"],
     "KV cache usage ratio": ["valet_kv_cache_usage_ratio"],
     "Admission rejections by reason": ["valet_admission_rejections_total"],
     "Queue time": ["valet_request_queue_time_seconds_bucket"],
@@ -42,6 +43,8 @@ REQUIRED_PANELS = {
     "Recorder drops": ["valet_recorder_dropped_total"],
     "Process CPU": ["process_cpu_seconds_total"],
     "Process memory": ["process_resident_memory_bytes"],
+    "Prefix cache hit ratio": ["valet_prefix_cache_hits_total", "valet_prefix_cache_queries_total"],
+    "Prefix cache blocks and evictions": ["valet_prefix_cache_blocks", "valet_prefix_cache_evictions_total"],
 }
 QUANTILE_PANELS = ["Time to first token", "Inter-token latency", "End-to-end request latency", "Queue time"]
 
@@ -347,8 +350,13 @@ def stack(tmp_path):
         s.close()
 
 
+# Sent with every load request, so later requests hit the prefix cache and its hit ratio has something to show.
+SYSTEM = ("You are the help desk of a small bicycle shop. Answer in a few words, be friendly, and never make up "
+          "opening hours, prices or stock; say you will check instead.")
+
+
 def chat(url, model, content, stream=False, **extra):
-    body = {"model": model, "messages": [{"role": "user", "content": content}],
+    body = {"model": model, "messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": content}],
             "max_tokens": 8, "temperature": 0, "stream": stream, **extra}
     r = requests.post(url + "/v1/chat/completions", json=body, timeout=120, stream=stream)
     if stream and r.status_code == 200:

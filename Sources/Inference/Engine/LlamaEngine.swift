@@ -29,7 +29,8 @@ public final class LlamaEngine: StepEngine, @unchecked Sendable {
                     logitSlots.append(slots.count)
                     logitOwners.append((i, j))
                 }
-                slots.append(.init(token: token, position: seq.position + j, sequence: i))
+                slots.append(.init(token: token, position: seq.position + j, sequence: i,
+                                   writesKV: seq.position + j >= seq.writesFrom))
             }
         }
         model.forward(slots, blockTables: batch.map(\.blockTable), cache: cache, logitSlots: logitSlots) { i, row in

@@ -17,12 +17,16 @@ public struct StepSequence: Sendable {
     /// A prompt chunk or a single decode token.
     public var tokens: [Int32]
     public var logits: LogitRows
+    /// Fed positions below this already hold exactly the K/V this step would compute, in blocks other sequences may
+    /// share: they are fed for their logits only and never written.
+    public var writesFrom: Int
 
-    public init(blockTable: [Int32], position: Int, tokens: [Int32], logits: LogitRows) {
+    public init(blockTable: [Int32], position: Int, tokens: [Int32], logits: LogitRows, writesFrom: Int = 0) {
         self.blockTable = blockTable
         self.position = position
         self.tokens = tokens
         self.logits = logits
+        self.writesFrom = writesFrom
     }
 }
 

@@ -19,11 +19,14 @@ public final class LlamaModel: @unchecked Sendable {
         public var position: Int
         /// Index into the step's block tables.
         public var sequence: Int
+        /// false: the cache already holds this position's K/V (a shared block); it is read, never written.
+        public var writesKV: Bool
 
-        public init(token: Int32, position: Int, sequence: Int) {
+        public init(token: Int32, position: Int, sequence: Int, writesKV: Bool = true) {
             self.token = token
             self.position = position
             self.sequence = sequence
+            self.writesKV = writesKV
         }
     }
 
@@ -99,6 +102,7 @@ public final class LlamaModel: @unchecked Sendable {
                         rotate(s.q + t * qDim, heads: c.heads, headDim: hd, pairs: pairs, cs)
                         rotate(s.k + t * kvDim, heads: c.kvHeads, headDim: hd, pairs: pairs, cs)
                         let slot = slots[t]
+                        guard slot.writesKV else { continue }
                         let block = Int(tablesBase[tableStart[slot.sequence] + slot.position / blockSize])
                         let at = block * blockStride + (slot.position % blockSize) * kvDim
                         valet_f32_to_f16(s.k + t * kvDim, keys + at, Int32(kvDim))

@@ -46,6 +46,16 @@ extension MetricFamily {
         .gauge, "valet_capacity_blocks_in_use", "KV-cache blocks reserved by admitted jobs.")
     static let kvCacheUsage = MetricFamily(
         .gauge, "valet_kv_cache_usage_ratio", "Fraction of KV-cache blocks in use, 0 to 1.")
+    static let prefixCacheBlocks = MetricFamily(
+        .gauge, "valet_prefix_cache_blocks",
+        "KV-cache blocks held by the prefix cache that no running job references; evictable, so counted as free.")
+
+    static let prefixCacheQueries = MetricFamily(
+        .counter, "valet_prefix_cache_queries_total", "Prompt tokens looked up in the prefix cache at first admission.")
+    static let prefixCacheHits = MetricFamily(
+        .counter, "valet_prefix_cache_hits_total", "Prompt tokens found in the prefix cache at first admission.")
+    static let prefixCacheEvictions = MetricFamily(
+        .counter, "valet_prefix_cache_evictions_total", "Cached KV-cache blocks evicted to make room.")
 
     static let promptTokens = MetricFamily(
         .counter, "valet_prompt_tokens_total", "Prompt tokens of admitted jobs that ended.")
@@ -111,6 +121,7 @@ extension MetricFamily {
     static let all: [MetricFamily] = [
         buildInfo, modelInfo,
         requestsRunning, requestsWaiting, batchSize, capacityBlocks, capacityBlocksInUse, kvCacheUsage,
+        prefixCacheBlocks, prefixCacheQueries, prefixCacheHits, prefixCacheEvictions,
         promptTokens, generationTokens, requestSuccess, requestFailures, admissionRejections,
         preemptions, suspensions, recorderDropped,
         timeToFirstToken, interTokenLatency, endToEndLatency, queueTime, prefillTime, decodeTime,

@@ -9,6 +9,7 @@ struct SchedulerGauges: Sendable {
     private let capacityBlocks: Gauge
     private let capacityBlocksInUse: Gauge
     private let kvCacheUsage: Gauge
+    private let prefixCacheBlocks: Gauge
 
     init(in registry: PrometheusCollectorRegistry) {
         running = registry.gauge(.requestsRunning)
@@ -17,14 +18,17 @@ struct SchedulerGauges: Sendable {
         capacityBlocks = registry.gauge(.capacityBlocks)
         capacityBlocksInUse = registry.gauge(.capacityBlocksInUse)
         kvCacheUsage = registry.gauge(.kvCacheUsage)
+        prefixCacheBlocks = registry.gauge(.prefixCacheBlocks)
     }
 
-    func set(running: Int, waiting: WaitingCounts, capacityBlocks: Int, usedBlocks: Int, batchSize: Int) {
+    func set(running: Int, waiting: WaitingCounts, capacityBlocks: Int, usedBlocks: Int, cachedBlocks: Int,
+             batchSize: Int) {
         self.running.set(to: Double(running))
         for (gauge, count) in zip(self.waiting, waiting.counts) { gauge.set(to: Double(count)) }
         self.capacityBlocks.set(to: Double(capacityBlocks))
         capacityBlocksInUse.set(to: Double(usedBlocks))
         kvCacheUsage.set(to: capacityBlocks > 0 ? Double(usedBlocks) / Double(capacityBlocks) : 0)
         self.batchSize.set(to: Double(batchSize))
+        prefixCacheBlocks.set(to: Double(cachedBlocks))
     }
 }

@@ -20,6 +20,7 @@ public final class ValetMetricsRegistry: Sendable {
 
     private let library = PrometheusCollectorRegistry()
     private let scheduler: SchedulerGauges
+    private let prefixCache: PrefixCacheCounters
     private let jobs: JobMetrics
     private let preemptions: Counter
     private let suspensions: Counter
@@ -42,6 +43,7 @@ public final class ValetMetricsRegistry: Sendable {
     ) {
         library.gauge(.buildInfo, version, revision).set(to: 1)
         scheduler = SchedulerGauges(in: library)
+        prefixCache = PrefixCacheCounters(in: library)
         jobs = JobMetrics(contextLength: contextLength, in: library)
         preemptions = library.counter(.preemptions)
         suspensions = library.counter(.suspensions)
@@ -73,13 +75,21 @@ public final class ValetMetricsRegistry: Sendable {
         }
     }
 
-    /// The scheduler's current state; call on every change (cheap: a handful of atomic stores).
+    /// The scheduler's current state; call on every change (cheap: a handful of atomic stores). `cachedBlocks` are
+    /// the prefix cache's evictable blocks, which `usedBlocks` does not count.
     public func setSchedulerState(
-        running: Int, waiting: WaitingCounts, capacityBlocks: Int, usedBlocks: Int, batchSize: Int
+        running: Int, waiting: WaitingCounts, capacityBlocks: Int, usedBlocks: Int, cachedBlocks: Int = 0,
+        batchSize: Int
     ) {
         scheduler.set(
             running: running, waiting: waiting, capacityBlocks: capacityBlocks, usedBlocks: usedBlocks,
-            batchSize: batchSize)
+            cachedBlocks: cachedBlocks, batchSize: batchSize)
+    }
+
+    /// The prefix cache's totals since start (prompt tokens queried and hit at first admission, blocks evicted);
+    /// the counters advance to them. Call with every scheduler state change.
+    public func setPrefixCacheTotals(queryTokens: Int, hitTokens: Int, evictions: Int) {
+        prefixCache.advance(to: .init(queryTokens: queryTokens, hitTokens: hitTokens, evictions: evictions))
     }
 
     /// A generated token of some job; `interTokenSeconds` is the gap since that job's previous token

@@ -45,6 +45,9 @@ public struct JobRecord: Sendable, Equatable {
     @ExplicitNull public var finishReason: String?
     public var promptTokens: Int
     public var completionTokens: Int
+    /// Prompt tokens served from the prefix cache (0 in rows written before the column existed).
+    public var cachedTokens: Int
+    /// Blocks the job took: its prompt's uncached blocks plus its generation.
     public var costBlocks: Int
     public var enqueuedAt: Double
     @ExplicitNull public var admittedAt: Double?
@@ -55,7 +58,7 @@ public struct JobRecord: Sendable, Equatable {
 
     public init(
         id: String, model: String, priority: String, status: Status, finishReason: String? = nil,
-        promptTokens: Int, completionTokens: Int, costBlocks: Int,
+        promptTokens: Int, completionTokens: Int, cachedTokens: Int = 0, costBlocks: Int,
         enqueuedAt: Double, admittedAt: Double? = nil, firstTokenAt: Double? = nil, finishedAt: Double,
         error: String? = nil
     ) {
@@ -66,6 +69,7 @@ public struct JobRecord: Sendable, Equatable {
         self.finishReason = finishReason
         self.promptTokens = promptTokens
         self.completionTokens = completionTokens
+        self.cachedTokens = cachedTokens
         self.costBlocks = costBlocks
         self.enqueuedAt = enqueuedAt
         self.admittedAt = admittedAt
@@ -85,6 +89,7 @@ extension JobRecord: Codable {
         case finishReason = "finish_reason"
         case promptTokens = "prompt_tokens"
         case completionTokens = "completion_tokens"
+        case cachedTokens = "cached_tokens"
         case costBlocks = "cost_blocks"
         case enqueuedAt = "enqueued_at"
         case admittedAt = "admitted_at"

@@ -4,6 +4,8 @@ public struct JobTotals: Sendable, Equatable {
     public var jobs: Int = 0
     public var promptTokens: Int = 0
     public var completionTokens: Int = 0
+    /// Prompt tokens served from the prefix cache.
+    public var cachedTokens: Int = 0
     /// Jobs per `JobRecord.Status` raw value.
     public var byStatus: [String: Int] = [:]
     /// Completed jobs per finish reason (`stop`, `length`).
@@ -17,6 +19,7 @@ extension JobTotals: Codable {
         case jobs
         case promptTokens = "prompt_tokens"
         case completionTokens = "completion_tokens"
+        case cachedTokens = "cached_tokens"
         case byStatus = "by_status"
         case byFinishReason = "by_finish_reason"
     }

@@ -13,11 +13,11 @@ final class RecorderReader: @unchecked Sendable {
         db = try SQLiteConnection(path: path, readOnly: true)
         selectJob = try db.prepare("""
             SELECT id, model, priority, status, finish_reason, prompt_tokens, completion_tokens, cost_blocks,
-                   enqueued_at, admitted_at, first_token_at, finished_at, error
+                   enqueued_at, admitted_at, first_token_at, finished_at, error, cached_tokens
             FROM jobs WHERE id = ?1
             """)
         selectTotals = try db.prepare(
-            "SELECT status, finish_reason, jobs, prompt_tokens, completion_tokens FROM job_totals")
+            "SELECT status, finish_reason, jobs, prompt_tokens, completion_tokens, cached_tokens FROM job_totals")
         selectHistory = try db.prepare("""
             SELECT time, queued, running, used_blocks, total_blocks FROM queue_samples
             WHERE time >= ?1 ORDER BY time LIMIT ?2
@@ -35,7 +35,7 @@ final class RecorderReader: @unchecked Sendable {
         let status = JobRecord.Status(rawValue: s.text(3)) ?? .engineError
         return JobRecord(
             id: s.text(0), model: s.text(1), priority: s.text(2), status: status, finishReason: s.optionalText(4),
-            promptTokens: s.int(5), completionTokens: s.int(6), costBlocks: s.int(7),
+            promptTokens: s.int(5), completionTokens: s.int(6), cachedTokens: s.int(13), costBlocks: s.int(7),
             enqueuedAt: s.double(8), admittedAt: s.optionalDouble(9), firstTokenAt: s.optionalDouble(10),
             finishedAt: s.double(11), error: s.optionalText(12))
     }
@@ -50,6 +50,7 @@ final class RecorderReader: @unchecked Sendable {
             totals.jobs += jobs
             totals.promptTokens += selectTotals.int(3)
             totals.completionTokens += selectTotals.int(4)
+            totals.cachedTokens += selectTotals.int(5)
             totals.byStatus[status, default: 0] += jobs
             if !finishReason.isEmpty { totals.byFinishReason[finishReason, default: 0] += jobs }
         }

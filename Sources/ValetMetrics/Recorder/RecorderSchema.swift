@@ -44,6 +44,11 @@ enum RecorderSchema {
             PRIMARY KEY (status, finish_reason)
         ) WITHOUT ROWID;
         """,
+        // The prefix cache: prompt tokens each job found cached. Rows from before read as 0.
+        """
+        ALTER TABLE jobs ADD COLUMN cached_tokens INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE job_totals ADD COLUMN cached_tokens INTEGER NOT NULL DEFAULT 0;
+        """,
     ]
 
     static var currentVersion: Int { migrations.count }

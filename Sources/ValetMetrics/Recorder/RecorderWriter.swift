@@ -23,17 +23,18 @@ final class RecorderWriter: @unchecked Sendable {
         try RecorderSchema.migrate(db)
         insertJob = try db.prepare("""
             INSERT INTO jobs (id, model, priority, status, finish_reason, prompt_tokens, completion_tokens,
-                              cost_blocks, enqueued_at, admitted_at, first_token_at, finished_at, error)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                              cost_blocks, enqueued_at, admitted_at, first_token_at, finished_at, error, cached_tokens)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
             ON CONFLICT (id) DO NOTHING
             """)
         addTotals = try db.prepare("""
-            INSERT INTO job_totals (status, finish_reason, jobs, prompt_tokens, completion_tokens)
-            VALUES (?1, ?2, ?3, ?4, ?5)
+            INSERT INTO job_totals (status, finish_reason, jobs, prompt_tokens, completion_tokens, cached_tokens)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6)
             ON CONFLICT (status, finish_reason) DO UPDATE SET
                 jobs = jobs + excluded.jobs,
                 prompt_tokens = prompt_tokens + excluded.prompt_tokens,
-                completion_tokens = completion_tokens + excluded.completion_tokens
+                completion_tokens = completion_tokens + excluded.completion_tokens,
+                cached_tokens = cached_tokens + excluded.cached_tokens
             """)
         insertSample = try db.prepare(
             "INSERT INTO queue_samples (time, queued, running, used_blocks, total_blocks) VALUES (?1, ?2, ?3, ?4, ?5)")
@@ -55,6 +56,7 @@ final class RecorderWriter: @unchecked Sendable {
         var jobs = 0
         var promptTokens = 0
         var completionTokens = 0
+        var cachedTokens = 0
     }
 
     /// Writes everything in one transaction; on failure nothing is written and the caller keeps the jobs.
@@ -66,16 +68,18 @@ final class RecorderWriter: @unchecked Sendable {
             for job in jobs {
                 try insertJob.run(job.id, job.model, job.priority, job.status.rawValue, job.finishReason,
                                   job.promptTokens, job.completionTokens, job.costBlocks, job.enqueuedAt,
-                                  job.admittedAt, job.firstTokenAt, job.finishedAt, job.error)
+                                  job.admittedAt, job.firstTokenAt, job.finishedAt, job.error, job.cachedTokens)
                 // A repeated id is ignored by the insert and must not count twice.
                 guard db.changes == 1 else { continue }
                 let key = TotalsKey(status: job.status.rawValue, finishReason: job.finishReason ?? "")
                 totals[key, default: TotalsDelta()].jobs += 1
                 totals[key, default: TotalsDelta()].promptTokens += job.promptTokens
                 totals[key, default: TotalsDelta()].completionTokens += job.completionTokens
+                totals[key, default: TotalsDelta()].cachedTokens += job.cachedTokens
             }
             for (key, delta) in totals {
-                try addTotals.run(key.status, key.finishReason, delta.jobs, delta.promptTokens, delta.completionTokens)
+                try addTotals.run(key.status, key.finishReason, delta.jobs, delta.promptTokens, delta.completionTokens,
+                                  delta.cachedTokens)
             }
             for sample in samples {
                 try insertSample.run(sample.time, sample.queued, sample.running, sample.usedBlocks, sample.totalBlocks)

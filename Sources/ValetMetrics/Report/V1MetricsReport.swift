@@ -13,6 +13,10 @@ public struct V1MetricsReport: Encodable, Sendable {
     public var availableCapacity: Int
     /// KV-cache blocks the scheduler manages.
     public var totalCapacity: Int
+    /// Of the available blocks, those holding cached prefixes nobody references (evicted on demand).
+    public var cachedCapacity: Int
+    /// The prefix cache's live figures.
+    public var prefixCache: PrefixCacheReport
     /// Parked jobs by priority name (`low`, `normal`, `high`, `critical`; all four always present).
     public var queuedByPriority: [String: Int]
     /// Sequences in the engine's current step.
@@ -37,8 +41,11 @@ public struct V1MetricsReport: Encodable, Sendable {
         activeWorkers: Int, waiting: WaitingCounts, availableCapacity: Int, totalCapacity: Int, batchSize: Int,
         totals: JobTotals?, recorderDroppedTotal: UInt64, windowSeconds: Double, history: [QueueSample],
         schedulerType: String = "parking_lot", recorderEnabled: Bool = true,
-        counters: [String: Int] = [:], rejectedByReason: [String: Int] = [:]
+        counters: [String: Int] = [:], rejectedByReason: [String: Int] = [:],
+        prefixCache: PrefixCacheReport = PrefixCacheReport(enabled: false)
     ) {
+        self.prefixCache = prefixCache
+        self.cachedCapacity = prefixCache.cachedBlocks
         self.counters = counters
         self.rejectedByReason = rejectedByReason
         self.schedulerType = schedulerType
@@ -61,6 +68,8 @@ public struct V1MetricsReport: Encodable, Sendable {
         case queuedTasks = "queued_tasks"
         case availableCapacity = "available_capacity"
         case totalCapacity = "total_capacity"
+        case cachedCapacity = "cached_capacity"
+        case prefixCache = "prefix_cache"
         case queuedByPriority = "queued_by_priority"
         case batchSize = "batch_size"
         case counters

@@ -28,8 +28,11 @@ struct Runtime: Sendable {
             throw LoadError(description: "cannot load model '\(config.model)': \(error)")
         }
         if let warning = model.template.warning { Log.warning(warning) }
+        var scheduling = config.scheduler
+        // Cached KV is only valid for the weights that computed it: the file and its size name them.
+        scheduling.modelIdentity = "\(URL(fileURLWithPath: config.model).lastPathComponent):\(model.file.fileSize)"
         let scheduler = Scheduler(
-            config: config.scheduler,
+            config: scheduling,
             engine: model.engine, decoder: model.tokenizer, observer: observer)
         scheduler.start()
         let backend = EngineBackend(scheduler: scheduler, model: model)

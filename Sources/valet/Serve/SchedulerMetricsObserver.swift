@@ -16,7 +16,7 @@ struct SchedulerMetricsObserver: SchedulerObserver {
         let record = JobRecord(
             id: job.id, model: job.model, priority: job.priority.description, status: SchedulerMetricsObserver.status(job.end),
             finishReason: job.finishReason?.rawValue, promptTokens: job.promptTokens,
-            completionTokens: job.completionTokens, costBlocks: job.costBlocks, enqueuedAt: job.enqueuedAt,
+            completionTokens: job.completionTokens, cachedTokens: job.cachedTokens, costBlocks: job.costBlocks, enqueuedAt: job.enqueuedAt,
             admittedAt: job.admittedAt, firstTokenAt: job.firstTokenAt, finishedAt: job.finishedAt,
             error: job.failure.map { APIError.from($0).message })
         recorder?.record(record)
@@ -35,7 +35,10 @@ struct SchedulerMetricsObserver: SchedulerObserver {
             running: s.running,
             waiting: WaitingCounts(low: s.queuedByPriority[.low] ?? 0, normal: s.queuedByPriority[.normal] ?? 0,
                                    high: s.queuedByPriority[.high] ?? 0, critical: s.queuedByPriority[.critical] ?? 0),
-            capacityBlocks: s.totalBlocks, usedBlocks: s.blocksInUse, batchSize: s.batchSize)
+            capacityBlocks: s.totalBlocks, usedBlocks: s.blocksInUse, cachedBlocks: s.prefixCache.cachedBlocks,
+            batchSize: s.batchSize)
+        registry.setPrefixCacheTotals(queryTokens: s.prefixCache.queryTokens, hitTokens: s.prefixCache.hitTokens,
+                                      evictions: s.prefixCache.evictions)
         sampler?.observe(queued: s.queued, running: s.running, usedBlocks: s.blocksInUse, totalBlocks: s.totalBlocks)
     }
 
@@ -76,7 +79,11 @@ extension Telemetry {
                 totals: try recorder?.totals(), recorderDroppedTotal: recorder?.droppedCount ?? 0, windowSeconds: window,
                 history: try recorder?.queueHistory(since: Date().timeIntervalSince1970 - window) ?? [],
                 schedulerType: s.schedulerType, recorderEnabled: recorder != nil,
-                counters: s.counters.byName, rejectedByReason: s.counters.rejectedByReason)
+                counters: s.counters.byName, rejectedByReason: s.counters.rejectedByReason,
+                prefixCache: PrefixCacheReport(
+                    enabled: s.prefixCache.enabled, cachedBlocks: s.prefixCache.cachedBlocks,
+                    queryTokens: s.prefixCache.queryTokens, hitTokens: s.prefixCache.hitTokens,
+                    evictions: s.prefixCache.evictions))
         }
     }
 }

@@ -9,6 +9,13 @@ import Foundation
 // argument-parser then rejects an unknown --scheduler itself and lists the valid names in the message.
 extension SchedulerConfig.Kind: ExpressibleByArgument {}
 
+/// An on/off setting given as a word (`--prefix-cache off`), so the default can be turned off from the command line.
+enum OnOff: String, CaseIterable, ExpressibleByArgument {
+    case on, off
+    init(_ value: Bool) { self = value ? .on : .off }
+    var isOn: Bool { self == .on }
+}
+
 // The default instances help reads from; resolve() starts from the same values.
 private let serve = ServeConfig()
 private let scheduling = SchedulerConfig()
@@ -116,6 +123,9 @@ struct ServeCommand: ParsableCommand {
     @Option(help: help("Admission policy: parking-lot (priorities, overtaking, preemption) or fifo.", "scheduler",
                        default: scheduling.kind.rawValue))
     var scheduler: SchedulerConfig.Kind?
+    @Option(help: help("Keep full KV blocks cached by content after their request, so later prompts with the same prefix skip recomputing it (on or off).",
+                       "prefix-cache", default: OnOff(scheduling.prefixCache).rawValue))
+    var prefixCache: OnOff?
 
     // Recorder
     @Flag(help: help("Keep no job record: no SQLite file is opened or written; /metrics still serves live figures, /v1/metrics live stats only, /v1/jobs/{id} an error.",
@@ -172,6 +182,7 @@ struct ServeCommand: ParsableCommand {
         s.agingSeconds = try r.seconds(agingSeconds, "aging-seconds", s.agingSeconds)
         s.maxOvertakes = try r.int(maxOvertakes, "max-overtakes", s.maxOvertakes, 0...1_000_000)
         s.kind = try r.choice(scheduler, "scheduler", s.kind)
+        s.prefixCache = try r.choice(prefixCache, "prefix-cache", OnOff(s.prefixCache)).isOn
         c.scheduler = s
 
         c.recorderEnabled = try !r.bool(noRecorder, "no-recorder")

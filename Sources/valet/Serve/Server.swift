@@ -67,7 +67,7 @@ final class Server {
         telemetry.registry.setModelInfo(model: config.servedModelName, quantization: runtime.quantization)
         service.ready(backend: runtime.backend)
         Log.info("valet \(ValetVersion.string) serving \(config.servedModelName) (\(runtime.summary)) on \(address); "
-                 + "scheduler \(config.scheduler.kind.rawValue), kv-cache \(config.kvCacheMiB.map { "\($0) MiB" } ?? "\(config.kvCacheTokens) tokens"), "
+                 + "scheduler \(config.scheduler.kind.rawValue), prefix-cache \(config.scheduler.prefixCache ? "on" : "off"), kv-cache \(config.kvCacheMiB.map { "\($0) MiB" } ?? "\(config.kvCacheTokens) tokens"), "
                  + "max-batch \(config.scheduler.maxBatch), max-queue \(config.scheduler.maxQueue), queue-timeout \(config.scheduler.queueTimeout)s, "
                  + "auth \(config.apiKey == nil ? "off" : "on"), recorder \(config.recorderEnabled ? config.db : "off")")
 
