@@ -7,6 +7,8 @@ public protocol CompletionBackend: Sendable {
     /// The longest sequence (prompt + completion) one request may use.
     var contextLength: Int { get }
     var vocabularySize: Int { get }
+    /// What a request's omitted sampling fields become.
+    var samplingDefaults: SamplingDefaults { get }
     /// A completions prompt as tokens (BOS added if the model wants it).
     func tokenize(prompt: String) throws -> [Int32]
     /// The chat template applied to the messages, ending with the assistant's generation prompt, as tokens.

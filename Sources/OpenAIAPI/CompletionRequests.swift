@@ -94,7 +94,12 @@ public enum RequestDecoder {
     /// What validation needs to know about the served model.
     public struct Limits: Sendable {
         public var vocabularySize: Int
-        public init(vocabularySize: Int) { self.vocabularySize = vocabularySize }
+        /// What an omitted sampling field becomes.
+        public var samplingDefaults: SamplingDefaults
+        public init(vocabularySize: Int, samplingDefaults: SamplingDefaults = .llamaCpp) {
+            self.vocabularySize = vocabularySize
+            self.samplingDefaults = samplingDefaults
+        }
     }
 
     static func object(_ body: [UInt8]) throws -> [String: JSONValue] {
@@ -257,6 +262,8 @@ public enum RequestDecoder {
         let maxCompletion = try fields.integer("max_completion_tokens", maxTokensFloor...Int(Int32.max))
         p.maxTokens = maxCompletion ?? maxTokens
 
+        // Omitted fields take the server's defaults; an explicit temperature 0 still means greedy.
+        p.sampling = limits.samplingDefaults.parameters
         if let t = try fields.number("temperature", 0...2) { p.sampling.temperature = Float(t) }
         if let v = try fields.number("top_p", 0...1) {
             guard v > 0 else { throw APIError.invalid("'top_p' must be greater than 0.", param: "top_p") }

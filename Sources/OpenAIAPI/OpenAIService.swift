@@ -74,7 +74,10 @@ public final class OpenAIService: Sendable {
         }
     }
 
-    var modelCard: ModelCard { ModelCard(id: settings.servedModelName, created: created) }
+    var modelCard: ModelCard {
+        ModelCard(id: settings.servedModelName, created: created,
+                  samplingDefaults: backendBox.withLock { $0 }?.samplingDefaults)
+    }
 
     private func health(_ sink: any ResponseSink) {
         switch phase {
@@ -152,7 +155,8 @@ public final class OpenAIService: Sendable {
                         decode: ([UInt8], RequestDecoder.Limits) throws -> Body,
                         common: (Body) -> CommonParameters) throws -> Preamble<Body> {
         let backend = try readyBackend()
-        let body = try decode(request.body, .init(vocabularySize: backend.vocabularySize))
+        let body = try decode(request.body, .init(vocabularySize: backend.vocabularySize,
+                                                  samplingDefaults: backend.samplingDefaults))
         let model = common(body).model
         guard model == settings.servedModelName else { throw APIError.modelNotFound(model) }
         let header = ResponseHeader(id: OpenAIService.newID(idPrefix), created: Int(Date().timeIntervalSince1970),

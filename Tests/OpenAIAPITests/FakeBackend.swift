@@ -4,6 +4,7 @@ import Synchronization
 import Testing
 @testable import OpenAIAPI
 @testable import Scheduling
+import Inference
 
 final class FakeBackend: CompletionBackend {
     struct Job {
@@ -14,6 +15,7 @@ final class FakeBackend: CompletionBackend {
 
     let contextLength = 2048
     let vocabularySize = 256
+    let samplingDefaults = SamplingDefaults.llamaCpp
     /// Submissions at these positions (in submit order) are refused with the failure.
     let rejections: [Int: JobFailure]
     private let jobs = Mutex<[Job]>([])

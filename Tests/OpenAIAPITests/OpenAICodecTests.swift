@@ -66,8 +66,24 @@ private func object(_ bytes: [UInt8]) -> [String: Any] {
     @Test func maxCompletionTokensWins() throws {
         let r = try chat(#"{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":5,"max_completion_tokens":9}"#)
         #expect(r.common.maxTokens == 9)
-        #expect(r.common.sampling.temperature == 1.0)
+        #expect(r.common.sampling == SamplingDefaults.llamaCpp.parameters)
         #expect(r.common.priority == nil)
+    }
+
+    @Test func omittedSamplingFieldsTakeTheServerDefaultsAndExplicitZeroStaysGreedy() throws {
+        let served = SamplingDefaults(temperature: 0.3, topK: 7, topP: 0.5, minP: 0.2, repetitionPenalty: 1.3)
+        let limits = RequestDecoder.Limits(vocabularySize: 100, samplingDefaults: served)
+        let bare = try RequestDecoder.decodeChat(Array(#"{"model":"m","messages":[{"role":"user","content":"x"}]}"#.utf8),
+                                                 limits: limits)
+        #expect(bare.common.sampling.temperature == 0.3 && bare.common.sampling.topK == 7)
+        #expect(bare.common.sampling.topP == 0.5 && bare.common.sampling.minP == 0.2)
+        #expect(bare.common.sampling.repetitionPenalty == Float(1.3))
+        let greedy = try RequestDecoder.decodeCompletion(
+            Array(#"{"model":"m","prompt":"x","temperature":0,"top_k":0}"#.utf8), limits: limits)
+        #expect(greedy.common.sampling.temperature == 0)
+        #expect(greedy.common.sampling.topK == 0)
+        // Fields the request leaves out still come from the server.
+        #expect(greedy.common.sampling.topP == 0.5 && greedy.common.sampling.minP == 0.2)
     }
 
     @Test func chatErrorsNameTheField() {

@@ -7,10 +7,12 @@ final class EngineBackend: CompletionBackend {
     let scheduler: Scheduler
     let model: LoadedModel
     let contextLength: Int
+    let samplingDefaults: SamplingDefaults
 
-    init(scheduler: Scheduler, model: LoadedModel) {
+    init(scheduler: Scheduler, model: LoadedModel, samplingDefaults: SamplingDefaults) {
         self.scheduler = scheduler
         self.model = model
+        self.samplingDefaults = samplingDefaults
         contextLength = scheduler.config.ctxSize ?? model.engine.contextLength
     }
 
