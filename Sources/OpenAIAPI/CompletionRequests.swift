@@ -34,7 +34,7 @@ public struct ChatCompletionRequest: Sendable {
 
 public struct CompletionRequest: Sendable {
     public var common = CommonParameters()
-    public var prompts: [String] = []
+    public var prompts: [PromptInput] = []
     /// Top-N alternatives per token (0...5); nil means no logprobs.
     public var logprobs: Int?
     public var echo = false
@@ -148,21 +148,7 @@ public enum RequestDecoder {
         let (fields, common, promptValue) = try fields(body, limits: limits, maxTokensFloor: 0, required: "prompt")
         var request = CompletionRequest()
         request.common = common
-        switch promptValue {
-        case .string(let s):
-            request.prompts = [s]
-        case .array(let items) where !items.isEmpty:
-            request.prompts = try items.map { item in
-                guard case .string(let s) = item else {
-                    throw APIError.invalid("'prompt' must be a string or an array of strings; an element is \(item.typeName).", param: "prompt")
-                }
-                return s
-            }
-        case .array:
-            throw APIError.invalid("'prompt' must not be an empty array.", param: "prompt")
-        default:
-            throw APIError.invalid("'prompt' must be a string or an array of strings, got \(promptValue.typeName).", param: "prompt")
-        }
+        request.prompts = try PromptInput.list(promptValue, field: "prompt", vocabularySize: limits.vocabularySize)
         if request.prompts.count * request.common.n > 64 {
             throw APIError.invalid("At most 64 completions per request (prompts × n).", param: "n")
         }
@@ -171,7 +157,7 @@ public enum RequestDecoder {
         return request
     }
 
-    private static func message(_ value: JSONValue, index: Int) throws -> ChatMessageInput {
+    static func message(_ value: JSONValue, index: Int) throws -> ChatMessageInput {
         let param = "messages[\(index)]"
         guard case .object(let object) = value else {
             throw APIError.invalid("'\(param)' must be an object, got \(value.typeName).", param: param)

@@ -71,6 +71,15 @@ public final class OpenAIService: Sendable {
             router.add("POST", "\(prefix)/completions", consumes: "application/json", middleware: api) { [self] request, sink in
                 try completions(request, sink)
             }
+            router.add("POST", "\(prefix)/tokenize", consumes: "application/json", middleware: api) { [self] request, sink in
+                try tokenize(request, sink)
+            }
+            router.add("POST", "\(prefix)/detokenize", consumes: "application/json", middleware: api) { [self] request, sink in
+                try detokenize(request, sink)
+            }
+            router.add("POST", "\(prefix)/apply-template", consumes: "application/json", middleware: api) { [self] request, sink in
+                try applyTemplate(request, sink)
+            }
         }
     }
 
@@ -87,7 +96,7 @@ public final class OpenAIService: Sendable {
         }
     }
 
-    private func readyBackend() throws -> any CompletionBackend {
+    func readyBackend() throws -> any CompletionBackend {
         switch phase {
         case .loading: throw APIError.notReady("The model is still loading; retry shortly.")
         case .stopping: throw APIError(status: 503, message: "The server is shutting down.", type: "service_unavailable", code: "shutting_down")
@@ -202,8 +211,18 @@ public final class OpenAIService: Sendable {
             let p = try preamble(request, idPrefix: "cmpl-", decode: RequestDecoder.decodeCompletion, common: \.common)
             let completion = p.body
             var jobs: [CompletionRun.Job] = []
-            for (promptIndex, text) in completion.prompts.enumerated() {
-                let prompt = try p.backend.tokenize(prompt: text)
+            for (promptIndex, input) in completion.prompts.enumerated() {
+                let prompt: [Int32]
+                let text: String
+                switch input {
+                case .text(let s):
+                    prompt = try p.backend.tokenize(prompt: s)
+                    text = s
+                case .tokens(let ids):
+                    prompt = ids
+                    // Echo returns the prompt as text, whichever way it came.
+                    text = completion.echo ? p.backend.detokenize(ids) : ""
+                }
                 guard !prompt.isEmpty else {
                     throw APIError.invalid("'prompt' must not be empty.", param: "prompt")
                 }

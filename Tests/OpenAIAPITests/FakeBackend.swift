@@ -25,8 +25,18 @@ final class FakeBackend: CompletionBackend {
 
     /// One token per byte of the text, so prompts and logprobs stay easy to count.
     func tokenize(prompt: String) throws -> [Int32] { prompt.utf8.map { Int32($0) } }
+    func tokenize(text: String, addSpecial: Bool, parseSpecial: Bool) -> [Int32] {
+        (addSpecial ? [1] : []) + text.utf8.map { Int32($0) }
+    }
     func tokenize(chat messages: [ChatMessageInput]) throws -> [Int32] {
         messages.flatMap { $0.content.utf8.map { Int32($0) } }
+    }
+    /// `role: content` lines, so a test can see which messages reached the template and in what order.
+    func render(chat messages: [ChatMessageInput]) throws -> String {
+        messages.map { "\($0.role): \($0.content)\n" }.joined()
+    }
+    func detokenize(_ tokens: [Int32]) -> String {
+        String(decoding: tokens.map { UInt8(truncatingIfNeeded: $0) }, as: UTF8.self)
     }
     func tokenBytes(_ token: Int32) -> [UInt8] { [UInt8(truncatingIfNeeded: token)] }
 

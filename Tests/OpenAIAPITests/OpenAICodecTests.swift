@@ -141,20 +141,36 @@ private func object(_ bytes: [UInt8]) -> [String: Any] {
 
     @Test func completionPromptsAndLogprobs() throws {
         var r = try completion(#"{"model":"m","prompt":"hello","logprobs":5,"echo":true,"max_tokens":0}"#)
-        #expect(r.prompts == ["hello"])
+        #expect(r.prompts == [.text("hello")])
         #expect(r.logprobs == 5)
         #expect(r.echo)
         #expect(r.common.maxTokens == 0)
         r = try completion(#"{"model":"m","prompt":["a","b"],"n":2}"#)
-        #expect(r.prompts == ["a", "b"])
+        #expect(r.prompts == [.text("a"), .text("b")])
         #expect(r.logprobs == nil)
         #expect(completionError(#"{"model":"m","prompt":"x","logprobs":6}"#)?.param == "logprobs")
         #expect(completionError(#"{"model":"m","prompt":"x","logprobs":true}"#)?.param == "logprobs")
-        #expect(completionError(#"{"model":"m","prompt":[1,2]}"#)?.param == "prompt")
+        #expect(completionError(#"{"model":"m","prompt":[{"a":1}]}"#)?.param == "prompt")
         #expect(completionError(#"{"model":"m","prompt":[]}"#)?.param == "prompt")
         #expect(completionError(#"{"model":"m"}"#)?.param == "prompt")
         #expect(completionError(#"{"model":"m","prompt":"x","max_tokens":-1}"#)?.param == "max_tokens")
         #expect(completionError(#"{"model":"m","prompt":"x","echo":"yes"}"#)?.param == "echo")
+    }
+
+    @Test func tokenIDPromptsOneOrManyWithEveryBadIDNamedByPosition() throws {
+        var r = try completion(#"{"model":"m","prompt":[1,2,49151]}"#)
+        #expect(r.prompts == [.tokens([1, 2, 49151])])
+        r = try completion(#"{"model":"m","prompt":[[5],[6,7]],"n":2}"#)
+        #expect(r.prompts == [.tokens([5]), .tokens([6, 7])])
+        let outside = completionError(#"{"model":"m","prompt":[1,49152]}"#)
+        #expect(outside?.status == 400 && outside?.param == "prompt[1]" && outside?.code == "invalid_token_id")
+        #expect(outside?.message.contains("49152") == true)
+        #expect(completionError(#"{"model":"m","prompt":[[1],[2,-1]]}"#)?.param == "prompt[1][1]")
+        #expect(completionError(#"{"model":"m","prompt":[[1],[]]}"#)?.param == "prompt[1]")
+        #expect(completionError(#"{"model":"m","prompt":[1,2.5]}"#)?.param == "prompt[1]")
+        #expect(completionError(#"{"model":"m","prompt":[1,"a"]}"#)?.param == "prompt[1]")
+        #expect(completionError(#"{"model":"m","prompt":["a",[1]]}"#)?.param == "prompt[1]")
+        #expect(completionError(#"{"model":"m","prompt":[[1],2]}"#)?.param == "prompt[1]")
     }
 
     @Test func maxTokensDefaultsAndContext() throws {
