@@ -7,6 +7,10 @@ public protocol CompletionBackend: Sendable {
     /// The longest sequence (prompt + completion) one request may use.
     var contextLength: Int { get }
     var vocabularySize: Int { get }
+    /// Width of one embedding: the model's hidden size.
+    var embeddingDimensions: Int { get }
+    /// How an embedding pools the prompt's hidden states (`--pooling`).
+    var pooling: Pooling { get }
     /// What a request's omitted sampling fields become.
     var samplingDefaults: SamplingDefaults { get }
     /// A completions prompt as tokens (BOS added if the model wants it).

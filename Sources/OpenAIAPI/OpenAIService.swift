@@ -71,6 +71,9 @@ public final class OpenAIService: Sendable {
             router.add("POST", "\(prefix)/completions", consumes: "application/json", middleware: api) { [self] request, sink in
                 try completions(request, sink)
             }
+            router.add("POST", "\(prefix)/embeddings", consumes: "application/json", middleware: api) { [self] request, sink in
+                try embeddings(request, sink)
+            }
             router.add("POST", "\(prefix)/tokenize", consumes: "application/json", middleware: api) { [self] request, sink in
                 try tokenize(request, sink)
             }
@@ -106,7 +109,7 @@ public final class OpenAIService: Sendable {
         return backend
     }
 
-    private func priority(_ request: HTTPRequest, body: Priority?) throws -> Priority {
+    func priority(_ request: HTTPRequest, body: Priority?) throws -> Priority {
         if let body { return body }
         guard let header = request.headers["x-valet-priority"] else { return .normal }
         guard let priority = Priority(name: header.trimmingCharacters(in: .whitespaces)) else {
@@ -139,12 +142,12 @@ public final class OpenAIService: Sendable {
     /// One choice's job: the request's shared parameters with this choice's id, prompt and logprob wishes.
     private func generationRequest(
         _ common: CommonParameters, id: String, prompt: [Int32], maxTokens: Int, priority: Priority, logprobs: Int?,
-        promptLogprobs: Bool = false
+        promptLogprobs: Bool = false, kind: JobKind
     ) -> GenerationRequest {
         GenerationRequest(
             id: id, model: settings.servedModelName, promptTokens: prompt, maxTokens: maxTokens, sampling: common.sampling,
             stop: common.stop, priority: priority, queueTimeout: common.queueTimeout, logprobs: logprobs,
-            promptLogprobs: promptLogprobs)
+            promptLogprobs: promptLogprobs, kind: kind)
     }
 
     /// Job ids must be unique per job and findable from the id the client got: choice 0 keeps it.
@@ -196,7 +199,7 @@ public final class OpenAIService: Sendable {
                 CompletionRun.Job(
                     request: generationRequest(
                         chat.common, id: OpenAIService.jobID(p.header.id, i), prompt: prompt, maxTokens: maxTokens,
-                        priority: p.priority, logprobs: chat.logprobs ? (chat.topLogprobs ?? 0) : nil),
+                        priority: p.priority, logprobs: chat.logprobs ? (chat.topLogprobs ?? 0) : nil, kind: .chat),
                     index: i, promptIndex: 0, promptText: "")
             }
             let options = CompletionRun.Options(kind: .chat, stream: chat.common.stream, includeUsage: chat.common.includeUsage,
@@ -234,7 +237,7 @@ public final class OpenAIService: Sendable {
                         request: generationRequest(
                             completion.common, id: OpenAIService.jobID(p.header.id, index), prompt: prompt,
                             maxTokens: maxTokens, priority: p.priority, logprobs: completion.logprobs,
-                            promptLogprobs: completion.echo && completion.logprobs != nil),
+                            promptLogprobs: completion.echo && completion.logprobs != nil, kind: .completion),
                         index: index, promptIndex: promptIndex, promptText: text))
                 }
             }

@@ -43,12 +43,17 @@ public struct GenerationRequest: Sendable {
     public var logprobs: Int?
     /// Also return the logprob of every prompt token (after the first), for scoring.
     public var promptLogprobs: Bool
+    /// Set for an embedding job: the prompt is prefilled (max_tokens 0) and its final hidden states pooled into
+    /// one `.embedding` event before `.finished`.
+    public var embedding: Pooling?
+    public var kind: JobKind
 
     public init(
         id: String, model: String, promptTokens: [Int32], maxTokens: Int,
         sampling: SamplingParameters = SamplingParameters(), stop: [String] = [],
         priority: Priority = .normal, queueTimeout: Double? = nil,
-        logprobs: Int? = nil, promptLogprobs: Bool = false
+        logprobs: Int? = nil, promptLogprobs: Bool = false, embedding: Pooling? = nil,
+        kind: JobKind = .completion
     ) {
         self.id = id
         self.model = model
@@ -60,5 +65,7 @@ public struct GenerationRequest: Sendable {
         self.queueTimeout = queueTimeout
         self.logprobs = logprobs
         self.promptLogprobs = promptLogprobs
+        self.embedding = embedding
+        self.kind = embedding == nil ? kind : .embedding
     }
 }

@@ -10,6 +10,8 @@ struct RunningSet {
         /// Admission order within the loop: "newest" means the highest.
         let order: UInt64
         var promptLogprobs: [PromptTokenLogprob?]?
+        /// An embedding job's pooled hidden states so far; rebuilt from scratch if the job is preempted.
+        var embedding: PooledEmbedding?
         /// Gave its decode row to higher-priority work; keeps its blocks and cache, waits in the lot for a row.
         var suspended = false
 
@@ -32,7 +34,9 @@ struct RunningSet {
     }
 
     mutating func add(_ job: SchedulerJob, blocks: [Int32]) {
-        items.append(Sequence(job: job, blocks: blocks, order: nextOrder))
+        var sequence = Sequence(job: job, blocks: blocks, order: nextOrder)
+        sequence.embedding = job.request.embedding.map { PooledEmbedding(pooling: $0, length: job.request.promptTokens.count) }
+        items.append(sequence)
         nextOrder += 1
     }
 

@@ -15,6 +15,8 @@ final class FakeBackend: CompletionBackend {
 
     let contextLength = 2048
     let vocabularySize = 256
+    let embeddingDimensions = 4
+    let pooling = Pooling.mean
     let samplingDefaults = SamplingDefaults.llamaCpp
     /// Submissions at these positions (in submit order) are refused with the failure.
     let rejections: [Int: JobFailure]

@@ -44,6 +44,11 @@ enum RecorderSchema {
             PRIMARY KEY (status, finish_reason)
         ) WITHOUT ROWID;
         """,
+        // Which endpoint each job served. Rows from before it were completions or chats; the id prefix tells which.
+        """
+        ALTER TABLE jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'completion';
+        UPDATE jobs SET kind = 'chat' WHERE id LIKE 'chatcmpl-%';
+        """,
     ]
 
     static var currentVersion: Int { migrations.count }

@@ -14,6 +14,8 @@ public struct ServeConfig: Sendable {
     public var shutdownGrace = 10.0
     /// Sampling defaults set with flags; each one left nil falls to the model's, then llama.cpp's.
     public var sampling = SamplingDefaults.Overrides()
+    /// How /v1/embeddings pools the prompt's hidden states.
+    public var pooling = Pooling.mean
     // Engine
     public var threads = max(1, ProcessInfo.processInfo.activeProcessorCount)
     /// The engine's KV pool is allocated before the scheduler exists, so its size is the process's setting, not the

@@ -8,15 +8,18 @@ final class EngineBackend: CompletionBackend {
     let model: LoadedModel
     let contextLength: Int
     let samplingDefaults: SamplingDefaults
+    let pooling: Pooling
 
-    init(scheduler: Scheduler, model: LoadedModel, samplingDefaults: SamplingDefaults) {
+    init(scheduler: Scheduler, model: LoadedModel, samplingDefaults: SamplingDefaults, pooling: Pooling) {
         self.scheduler = scheduler
         self.model = model
         self.samplingDefaults = samplingDefaults
+        self.pooling = pooling
         contextLength = scheduler.config.ctxSize ?? model.engine.contextLength
     }
 
     var vocabularySize: Int { model.tokenizer.vocabSize }
+    var embeddingDimensions: Int { model.engine.config.dim }
 
     func tokenize(prompt: String) throws -> [Int32] {
         // Raw prompts may spell out the model's special tokens themselves (hand-written templates).

@@ -9,6 +9,7 @@ import Inference
 
 // argument-parser then rejects an unknown --scheduler itself and lists the valid names in the message.
 extension SchedulerConfig.Kind: ExpressibleByArgument {}
+extension Pooling: ExpressibleByArgument {}
 
 // The default instances help reads from; resolve() starts from the same values.
 private let serve = ServeConfig()
@@ -62,6 +63,9 @@ struct ServeCommand: ParsableCommand {
     @Option(help: help("Default repetition penalty over the last 64 tokens; 1 disables it.", "repeat-penalty",
                        default: "the model's, else \(llama.repetitionPenalty)"))
     var repeatPenalty: String?
+    @Option(help: help("How /v1/embeddings pools the final hidden states: mean, last or cls.", "pooling",
+                       default: serve.pooling.rawValue))
+    var pooling: Pooling?
 
     // HTTP
     @Option(help: help("Address to listen on.", "host", default: http.host))
@@ -149,6 +153,7 @@ struct ServeCommand: ParsableCommand {
         sampling.minP = try r.number(minP, "min-p", 0...1).map(Float.init)
         sampling.repetitionPenalty = try r.number(repeatPenalty, "repeat-penalty", 0.000_001...2).map(Float.init)
         c.sampling = sampling
+        c.pooling = try r.choice(pooling, "pooling", c.pooling)
         c.threads = try r.int(threads, "threads", c.threads, 1...1024)
         c.kvCacheTokens = try r.int(kvCacheTokens, "kv-cache-tokens", c.kvCacheTokens, 16...(1 << 26))
         if r.raw(kvCacheMib, "kv-cache-mib") != nil {
