@@ -71,6 +71,9 @@ public final class OpenAIService: Sendable {
             router.add("POST", "\(prefix)/completions", consumes: "application/json", middleware: api) { [self] request, sink in
                 try completions(request, sink)
             }
+            router.add("POST", "\(prefix)/responses", consumes: "application/json", middleware: api) { [self] request, sink in
+                try responses(request, sink)
+            }
             router.add("POST", "\(prefix)/embeddings", consumes: "application/json", middleware: api) { [self] request, sink in
                 try embeddings(request, sink)
             }
