@@ -62,3 +62,32 @@ def test_tokenizer_routes_errors(valet):
                  param="messages[0].role")
     r = requests.post(valet.base + "/tokenize", data="{}", timeout=30)
     assert_error(r, 401)
+
+
+def test_token_id_prompts_through_the_official_client_and_litellm(valet):
+    import os
+
+    import openai
+    import pytest
+
+    ids = post(valet, "/tokenize", {"content": "The capital of France is"}).json()["tokens"]
+    other = post(valet, "/tokenize", {"content": "Hello world"}).json()["tokens"]
+    greedy = dict(model=valet.model_name, max_tokens=4, temperature=0)
+    client = valet.client()
+    single = client.completions.create(prompt=ids, **greedy)
+    by_text = client.completions.create(prompt="The capital of France is", **greedy)
+    assert single.choices[0].text == by_text.choices[0].text and "Paris" in single.choices[0].text
+    # Several id prompts with n: choice i*n + j is prompt i's j-th, and greedy choices of one prompt agree.
+    many = client.completions.create(prompt=[ids, other], n=2, **greedy)
+    texts = [c.text for c in sorted(many.choices, key=lambda c: c.index)]
+    assert [c.index for c in sorted(many.choices, key=lambda c: c.index)] == [0, 1, 2, 3]
+    assert texts[0] == texts[1] == single.choices[0].text and texts[2] == texts[3]
+    assert many.usage.prompt_tokens == len(ids) + len(other)
+    with pytest.raises(openai.BadRequestError) as bad:
+        client.completions.create(prompt=[ids, [1, 10 ** 6]], **greedy)
+    assert bad.value.body["param"] == "prompt[1][1]"
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # offline: no price-list fetch on import
+    litellm = pytest.importorskip("litellm")
+    lite = litellm.text_completion(model="openai/" + valet.model_name, prompt=ids, api_base=valet.base + "/v1",
+                                   api_key=valet.api_key, max_tokens=4, temperature=0)
+    assert lite.choices[0].text == single.choices[0].text
