@@ -78,7 +78,7 @@ let package = Package(
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "CKernels", "TestSupport"]),
         .testTarget(name: "LocksTests", dependencies: ["Locks", "TestSupport"]),
         .testTarget(name: "ValetMetricsTests", dependencies: ["ValetMetrics", "Locks", "CSQLite", "TestSupport"]),
-        .testTarget(name: "ValetTests", dependencies: ["valet", "OpenAIAPI", "HTTPServer", "TestSupport", "ValetMetrics"]),
+        .testTarget(name: "ValetTests", dependencies: ["valet", "OpenAIAPI", "HTTPServer", "Inference", "TestSupport", "ValetMetrics"]),
     ],
     swiftLanguageModes: [.v6]
 )

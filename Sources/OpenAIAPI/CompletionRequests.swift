@@ -36,7 +36,7 @@ public struct ChatCompletionRequest: Sendable {
 
 public struct CompletionRequest: Sendable {
     public var common = CommonParameters()
-    public var prompts: [String] = []
+    public var prompts: [PromptInput] = []
     /// Top-N alternatives per token (0...5); nil means no logprobs.
     public var logprobs: Int?
     public var echo = false
@@ -96,7 +96,12 @@ public enum RequestDecoder {
     /// What validation needs to know about the served model.
     public struct Limits: Sendable {
         public var vocabularySize: Int
-        public init(vocabularySize: Int) { self.vocabularySize = vocabularySize }
+        /// What an omitted sampling field becomes.
+        public var samplingDefaults: SamplingDefaults
+        public init(vocabularySize: Int, samplingDefaults: SamplingDefaults = .llamaCpp) {
+            self.vocabularySize = vocabularySize
+            self.samplingDefaults = samplingDefaults
+        }
     }
 
     static func object(_ body: [UInt8]) throws -> [String: JSONValue] {
@@ -145,21 +150,7 @@ public enum RequestDecoder {
         let (fields, common, promptValue) = try fields(body, limits: limits, maxTokensFloor: 0, required: "prompt")
         var request = CompletionRequest()
         request.common = common
-        switch promptValue {
-        case .string(let s):
-            request.prompts = [s]
-        case .array(let items) where !items.isEmpty:
-            request.prompts = try items.map { item in
-                guard case .string(let s) = item else {
-                    throw APIError.invalid("'prompt' must be a string or an array of strings; an element is \(item.typeName).", param: "prompt")
-                }
-                return s
-            }
-        case .array:
-            throw APIError.invalid("'prompt' must not be an empty array.", param: "prompt")
-        default:
-            throw APIError.invalid("'prompt' must be a string or an array of strings, got \(promptValue.typeName).", param: "prompt")
-        }
+        request.prompts = try PromptInput.list(promptValue, field: "prompt", vocabularySize: limits.vocabularySize)
         if request.prompts.count * request.common.n > 64 {
             throw APIError.invalid("At most 64 completions per request (prompts × n).", param: "n")
         }
@@ -168,7 +159,7 @@ public enum RequestDecoder {
         return request
     }
 
-    private static func message(_ value: JSONValue, index: Int) throws -> ChatMessageInput {
+    static func message(_ value: JSONValue, index: Int) throws -> ChatMessageInput {
         let param = "messages[\(index)]"
         guard case .object(let object) = value else {
             throw APIError.invalid("'\(param)' must be an object, got \(value.typeName).", param: param)
@@ -259,6 +250,8 @@ public enum RequestDecoder {
         let maxCompletion = try fields.integer("max_completion_tokens", maxTokensFloor...Int(Int32.max))
         p.maxTokens = maxCompletion ?? maxTokens
 
+        // Omitted fields take the server's defaults; an explicit temperature 0 still means greedy.
+        p.sampling = limits.samplingDefaults.parameters
         if let t = try fields.number("temperature", 0...2) { p.sampling.temperature = Float(t) }
         if let v = try fields.number("top_p", 0...1) {
             guard v > 0 else { throw APIError.invalid("'top_p' must be greater than 0.", param: "top_p") }

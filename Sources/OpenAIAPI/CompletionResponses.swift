@@ -249,14 +249,30 @@ public struct CompletionResponse: Encodable, Sendable {
 public struct ModelCard: Encodable, Sendable {
     public var id: String
     public var created: Int
-    enum CodingKeys: String, CodingKey { case id, object, created, ownedBy = "owned_by" }
+    /// What omitted sampling fields become; nil until the model is loaded.
+    public var samplingDefaults: SamplingDefaults?
+    enum CodingKeys: String, CodingKey { case id, object, created, ownedBy = "owned_by", samplingDefaults = "sampling_defaults" }
+    enum SamplingKeys: String, CodingKey {
+        case temperature, topK = "top_k", topP = "top_p", minP = "min_p", repetitionPenalty = "repetition_penalty"
+    }
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(id, forKey: .id)
         try c.encode("model", forKey: .object)
         try c.encode(created, forKey: .created)
         try c.encode("valet", forKey: .ownedBy)
+        if let d = samplingDefaults {
+            var s = c.nestedContainer(keyedBy: SamplingKeys.self, forKey: .samplingDefaults)
+            // Through Double, so 0.95 prints as 0.95 rather than the float's 0.949999988.
+            try s.encode(Self.rounded(d.temperature), forKey: .temperature)
+            try s.encode(d.topK, forKey: .topK)
+            try s.encode(Self.rounded(d.topP), forKey: .topP)
+            try s.encode(Self.rounded(d.minP), forKey: .minP)
+            try s.encode(Self.rounded(d.repetitionPenalty), forKey: .repetitionPenalty)
+        }
     }
+
+    static func rounded(_ x: Float) -> Double { Double("\(x)") ?? Double(x) }
 }
 
 public struct ModelList: Encodable, Sendable {

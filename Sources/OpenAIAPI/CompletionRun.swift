@@ -106,6 +106,8 @@ final class CompletionRun: Sendable {
                 promptLogprobs(position, entries, &s)
             case .token(let token):
                 self.token(position, token, &s)
+            case .embedding:
+                break
             case .finished(let reason, let usage):
                 s.choices[position].finish = reason
                 s.choices[position].usage = usage

@@ -71,6 +71,21 @@ public final class OpenAIService: Sendable {
             router.add("POST", "\(prefix)/completions", consumes: "application/json", middleware: api) { [self] request, sink in
                 try completions(request, sink)
             }
+            router.add("POST", "\(prefix)/responses", consumes: "application/json", middleware: api) { [self] request, sink in
+                try responses(request, sink)
+            }
+            router.add("POST", "\(prefix)/embeddings", consumes: "application/json", middleware: api) { [self] request, sink in
+                try embeddings(request, sink)
+            }
+            router.add("POST", "\(prefix)/tokenize", consumes: "application/json", middleware: api) { [self] request, sink in
+                try tokenize(request, sink)
+            }
+            router.add("POST", "\(prefix)/detokenize", consumes: "application/json", middleware: api) { [self] request, sink in
+                try detokenize(request, sink)
+            }
+            router.add("POST", "\(prefix)/apply-template", consumes: "application/json", middleware: api) { [self] request, sink in
+                try applyTemplate(request, sink)
+            }
         }
     }
 
@@ -79,7 +94,10 @@ public final class OpenAIService: Sendable {
         router.add("GET", "/health") { [self] _, sink in health(sink) }
     }
 
-    var modelCard: ModelCard { ModelCard(id: settings.servedModelName, created: created) }
+    var modelCard: ModelCard {
+        ModelCard(id: settings.servedModelName, created: created,
+                  samplingDefaults: backendBox.withLock { $0 }?.samplingDefaults)
+    }
 
     private func health(_ sink: any ResponseSink) {
         switch phase {
@@ -89,7 +107,7 @@ public final class OpenAIService: Sendable {
         }
     }
 
-    private func readyBackend() throws -> any CompletionBackend {
+    func readyBackend() throws -> any CompletionBackend {
         switch phase {
         case .loading: throw APIError.notReady("The model is still loading; retry shortly.")
         case .stopping: throw APIError(status: 503, message: "The server is shutting down.", type: "service_unavailable", code: "shutting_down")
@@ -99,7 +117,7 @@ public final class OpenAIService: Sendable {
         return backend
     }
 
-    private func priority(_ request: HTTPRequest, body: Priority?) throws -> Priority {
+    func priority(_ request: HTTPRequest, body: Priority?) throws -> Priority {
         if let body { return body }
         guard let header = request.headers["x-valet-priority"] else { return .normal }
         guard let priority = Priority(name: header.trimmingCharacters(in: .whitespaces)) else {
@@ -132,12 +150,12 @@ public final class OpenAIService: Sendable {
     /// One choice's job: the request's shared parameters with this choice's id, prompt and logprob wishes.
     private func generationRequest(
         _ common: CommonParameters, id: String, prompt: [Int32], maxTokens: Int, priority: Priority, logprobs: Int?,
-        promptLogprobs: Bool = false
+        promptLogprobs: Bool = false, kind: JobKind
     ) -> GenerationRequest {
         GenerationRequest(
             id: id, model: settings.servedModelName, promptTokens: prompt, maxTokens: maxTokens, sampling: common.sampling,
             stop: common.stop, priority: priority, queueTimeout: common.queueTimeout, logprobs: logprobs,
-            promptLogprobs: promptLogprobs, cacheSalt: common.cacheSalt)
+            promptLogprobs: promptLogprobs, cacheSalt: common.cacheSalt, kind: kind)
     }
 
     /// Job ids must be unique per job and findable from the id the client got: choice 0 keeps it.
@@ -157,7 +175,8 @@ public final class OpenAIService: Sendable {
                         decode: ([UInt8], RequestDecoder.Limits) throws -> Body,
                         common: (Body) -> CommonParameters) throws -> Preamble<Body> {
         let backend = try readyBackend()
-        let body = try decode(request.body, .init(vocabularySize: backend.vocabularySize))
+        let body = try decode(request.body, .init(vocabularySize: backend.vocabularySize,
+                                                  samplingDefaults: backend.samplingDefaults))
         let model = common(body).model
         guard model == settings.servedModelName else { throw APIError.modelNotFound(model) }
         let header = ResponseHeader(id: OpenAIService.newID(idPrefix), created: Int(Date().timeIntervalSince1970),
@@ -188,7 +207,7 @@ public final class OpenAIService: Sendable {
                 CompletionRun.Job(
                     request: generationRequest(
                         chat.common, id: OpenAIService.jobID(p.header.id, i), prompt: prompt, maxTokens: maxTokens,
-                        priority: p.priority, logprobs: chat.logprobs ? (chat.topLogprobs ?? 0) : nil),
+                        priority: p.priority, logprobs: chat.logprobs ? (chat.topLogprobs ?? 0) : nil, kind: .chat),
                     index: i, promptIndex: 0, promptText: "")
             }
             let options = CompletionRun.Options(kind: .chat, stream: chat.common.stream, includeUsage: chat.common.includeUsage,
@@ -203,8 +222,18 @@ public final class OpenAIService: Sendable {
             let p = try preamble(request, idPrefix: "cmpl-", decode: RequestDecoder.decodeCompletion, common: \.common)
             let completion = p.body
             var jobs: [CompletionRun.Job] = []
-            for (promptIndex, text) in completion.prompts.enumerated() {
-                let prompt = try p.backend.tokenize(prompt: text)
+            for (promptIndex, input) in completion.prompts.enumerated() {
+                let prompt: [Int32]
+                let text: String
+                switch input {
+                case .text(let s):
+                    prompt = try p.backend.tokenize(prompt: s)
+                    text = s
+                case .tokens(let ids):
+                    prompt = ids
+                    // Echo returns the prompt as text, whichever way it came.
+                    text = completion.echo ? p.backend.detokenize(ids) : ""
+                }
                 guard !prompt.isEmpty else {
                     throw APIError.invalid("'prompt' must not be empty.", param: "prompt")
                 }
@@ -216,7 +245,7 @@ public final class OpenAIService: Sendable {
                         request: generationRequest(
                             completion.common, id: OpenAIService.jobID(p.header.id, index), prompt: prompt,
                             maxTokens: maxTokens, priority: p.priority, logprobs: completion.logprobs,
-                            promptLogprobs: completion.echo && completion.logprobs != nil),
+                            promptLogprobs: completion.echo && completion.logprobs != nil, kind: .completion),
                         index: index, promptIndex: promptIndex, promptText: text))
                 }
             }

@@ -9,7 +9,7 @@ extension EngineLoop {
                 priority: r.priority, order: r.order, suspended: r.suspended, cached: r.cached,
                 total: r.generation.tokens.count,
                 scoring: r.job.request.promptLogprobs && !r.generation.promptLogprobsSent,
-                generates: r.job.maxTokens > 0)
+                generates: r.job.maxTokens > 0, embeds: r.embedding != nil)
         })
         guard !plan.isEmpty else { return }
         lastBatch = plan.items.count
@@ -48,6 +48,10 @@ extension EngineLoop {
         try engine.step(batch) { b, t, row in
             let item = plan.items[b]
             let position = item.start + t
+            if item.logits == .hiddenStates {
+                running[item.row].embedding?.add(UnsafeBufferPointer(row), position: position)
+                return
+            }
             let request = running[item.row].job.request
             if item.scoring && position + 1 < request.promptTokens.count {
                 let target = request.promptTokens[position + 1]
@@ -83,6 +87,12 @@ extension EngineLoop {
                     running[i].job.generation!.promptLogprobsSent = true
                     running[i].promptLogprobs = nil
                     running[i].job.onEvent(.promptLogprobs(scores))
+                }
+                if let embedding = running[i].embedding {
+                    // The whole answer; `stop` because nothing was cut short.
+                    running[i].job.onEvent(.embedding(embedding.vector))
+                    endings.append((i, .finished(.stop)))
+                    continue
                 }
                 if running[i].job.maxTokens == 0 {
                     endings.append((i, .finished(.length)))

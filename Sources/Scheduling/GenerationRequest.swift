@@ -46,12 +46,17 @@ public struct GenerationRequest: Sendable {
     /// Enters the hash of the prompt's first KV block, so only requests with the same salt share cached blocks (and
     /// no one else can time a hit on them); nil shares with every unsalted request.
     public var cacheSalt: String?
+    /// Set for an embedding job: the prompt is prefilled (max_tokens 0) and its final hidden states pooled into
+    /// one `.embedding` event before `.finished`.
+    public var embedding: Pooling?
+    public var kind: JobKind
 
     public init(
         id: String, model: String, promptTokens: [Int32], maxTokens: Int,
         sampling: SamplingParameters = SamplingParameters(), stop: [String] = [],
         priority: Priority = .normal, queueTimeout: Double? = nil,
-        logprobs: Int? = nil, promptLogprobs: Bool = false, cacheSalt: String? = nil
+        logprobs: Int? = nil, promptLogprobs: Bool = false, cacheSalt: String? = nil, embedding: Pooling? = nil,
+        kind: JobKind = .completion
     ) {
         self.id = id
         self.model = model
@@ -64,5 +69,7 @@ public struct GenerationRequest: Sendable {
         self.logprobs = logprobs
         self.promptLogprobs = promptLogprobs
         self.cacheSalt = cacheSalt
+        self.embedding = embedding
+        self.kind = embedding == nil ? kind : .embedding
     }
 }

@@ -83,6 +83,8 @@ public enum JobEvent: Sendable {
     /// Logprobs of the prompt tokens (index 0 has none), sent once after prefill when asked for.
     case promptLogprobs([PromptTokenLogprob?])
     case token(GeneratedToken)
+    /// An embedding job's pooled, L2-normalized vector, sent once after prefill, just before `.finished`.
+    case embedding([Float])
     /// Terminal: generation ended normally.
     case finished(FinishReason, Usage)
     /// Terminal: the job ended without a normal finish.

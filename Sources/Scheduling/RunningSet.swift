@@ -16,6 +16,8 @@ struct RunningSet {
         /// Admission order within the loop: "newest" means the highest.
         let order: UInt64
         var promptLogprobs: [PromptTokenLogprob?]?
+        /// An embedding job's pooled hidden states so far; rebuilt from scratch if the job is preempted.
+        var embedding: PooledEmbedding?
         /// Gave its decode row to higher-priority work; keeps its blocks and cache, waits in the lot for a row.
         var suspended = false
 
@@ -45,6 +47,7 @@ struct RunningSet {
         // first token after the shared blocks.
         sequence.cached = job.owesPromptScores && cachedBlocks > 0 ? sequence.shared - 1 : sequence.shared
         sequence.indexedBlocks = cachedBlocks
+        sequence.embedding = job.request.embedding.map { PooledEmbedding(pooling: $0, length: job.request.promptTokens.count) }
         items.append(sequence)
         nextOrder += 1
     }

@@ -40,8 +40,10 @@ struct JobProgress: Sendable {
 
 extension SchedulerJob {
     /// Leading full blocks it may take from the cache: never the block holding the last token it feeds (that
-    /// token's logits are needed).
+    /// token's logits are needed), and none for an embedding, which pools every position's hidden state and a cached
+    /// block keeps only keys and values.
     func reusableBlocks(blockSize: Int) -> Int {
+        if request.embedding != nil { return 0 }
         let tokens = generation?.tokens.count ?? request.promptTokens.count
         return Swift.min(blockHashes.count, Swift.max(0, tokens - 1) / blockSize)
     }

@@ -6,6 +6,7 @@ public struct JobSnapshot: Sendable {
     public var id: String
     public var model: String
     public var priority: Priority
+    public var kind: JobKind
     public var end: JobEnd
     public var finishReason: FinishReason? { end.finishReason }
     /// What the client was told, for jobs that did not finish normally.

@@ -32,6 +32,8 @@ struct StepPlanner: Sendable {
         var scoring: Bool
         /// max_tokens > 0: the row after the last token is sampled.
         var generates: Bool
+        /// An embedding job: every prompt position's hidden state is wanted, never logits.
+        var embeds = false
     }
 
     /// Prompt tokens per step, shared by all prefilling sequences.
@@ -69,7 +71,8 @@ struct StepPlanner: Sendable {
                 budget -= n
             }
             let reachesEnd = row.cached + n == row.total
-            let logits: LogitRows = row.scoring ? .all : (reachesEnd && row.generates ? .last : .none)
+            let logits: LogitRows = row.embeds ? .hiddenStates
+                : row.scoring ? .all : (reachesEnd && row.generates ? .last : .none)
             plan.items.append(StepPlanItem(row: i, start: row.cached, count: n, logits: logits, scoring: row.scoring))
         }
         return plan

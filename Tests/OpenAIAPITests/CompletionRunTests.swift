@@ -169,6 +169,22 @@ private let usage = Usage(promptTokens: 2, completionTokens: 2)
         #expect(!sink.events.contains { $0.contains("cancelled") })
     }
 
+    @Test func tokenIDPromptsAreFedAsSentAndEchoedAsText() {
+        let backend = FakeBackend()
+        let sink = post(client(backend), "/v1/completions",
+                        #"{"model":"tiny","prompt":[[104,105],[111]],"n":2,"echo":true,"max_tokens":1}"#)
+        // Two prompts × n 2, in OpenAI's order: prompt 0's choices first. No BOS is added to ids.
+        #expect(backend.submitted.map(\.promptTokens) == [[104, 105], [104, 105], [111], [111]])
+        for i in 0..<4 { backend.emit(i, .finished(.length, Usage(promptTokens: i < 2 ? 2 : 1, completionTokens: 0))) }
+        #expect(sink.status == 200)
+        #expect(choices(sink.text).map { $0["index"] as? Int } == [0, 1, 2, 3])
+        #expect(choices(sink.text).map { $0["text"] as? String } == ["hi", "hi", "o", "o"])
+        #expect((object(sink.text)["usage"] as? [String: Any])?["prompt_tokens"] as? Int == 3)
+        let bad = post(client(FakeBackend()), "/v1/completions", #"{"model":"tiny","prompt":[[1],[2,256]]}"#)
+        #expect(bad.status == 400)
+        #expect((object(bad.text)["error"] as? [String: Any])?["param"] as? String == "prompt[1][1]")
+    }
+
     @Test func completedExchangeCancelsNothing() {
         let backend = FakeBackend()
         let sink = post(client(backend), "/v1/completions", #"{"model":"tiny","prompt":"a"}"#)

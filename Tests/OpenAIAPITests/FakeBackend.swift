@@ -4,6 +4,7 @@ import Synchronization
 import Testing
 @testable import OpenAIAPI
 @testable import Scheduling
+import Inference
 
 final class FakeBackend: CompletionBackend {
     struct Job {
@@ -14,6 +15,9 @@ final class FakeBackend: CompletionBackend {
 
     let contextLength = 2048
     let vocabularySize = 256
+    let embeddingDimensions = 4
+    let pooling = Pooling.mean
+    let samplingDefaults = SamplingDefaults.llamaCpp
     /// Submissions at these positions (in submit order) are refused with the failure.
     let rejections: [Int: JobFailure]
     private let jobs = Mutex<[Job]>([])
@@ -23,8 +27,18 @@ final class FakeBackend: CompletionBackend {
 
     /// One token per byte of the text, so prompts and logprobs stay easy to count.
     func tokenize(prompt: String) throws -> [Int32] { prompt.utf8.map { Int32($0) } }
+    func tokenize(text: String, addSpecial: Bool, parseSpecial: Bool) -> [Int32] {
+        (addSpecial ? [1] : []) + text.utf8.map { Int32($0) }
+    }
     func tokenize(chat messages: [ChatMessageInput]) throws -> [Int32] {
         messages.flatMap { $0.content.utf8.map { Int32($0) } }
+    }
+    /// `role: content` lines, so a test can see which messages reached the template and in what order.
+    func render(chat messages: [ChatMessageInput]) throws -> String {
+        messages.map { "\($0.role): \($0.content)\n" }.joined()
+    }
+    func detokenize(_ tokens: [Int32]) -> String {
+        String(decoding: tokens.map { UInt8(truncatingIfNeeded: $0) }, as: UTF8.self)
     }
     func tokenBytes(_ token: Int32) -> [UInt8] { [UInt8(truncatingIfNeeded: token)] }
 

@@ -66,8 +66,24 @@ private func object(_ bytes: [UInt8]) -> [String: Any] {
     @Test func maxCompletionTokensWins() throws {
         let r = try chat(#"{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":5,"max_completion_tokens":9}"#)
         #expect(r.common.maxTokens == 9)
-        #expect(r.common.sampling.temperature == 1.0)
+        #expect(r.common.sampling == SamplingDefaults.llamaCpp.parameters)
         #expect(r.common.priority == nil)
+    }
+
+    @Test func omittedSamplingFieldsTakeTheServerDefaultsAndExplicitZeroStaysGreedy() throws {
+        let served = SamplingDefaults(temperature: 0.3, topK: 7, topP: 0.5, minP: 0.2, repetitionPenalty: 1.3)
+        let limits = RequestDecoder.Limits(vocabularySize: 100, samplingDefaults: served)
+        let bare = try RequestDecoder.decodeChat(Array(#"{"model":"m","messages":[{"role":"user","content":"x"}]}"#.utf8),
+                                                 limits: limits)
+        #expect(bare.common.sampling.temperature == 0.3 && bare.common.sampling.topK == 7)
+        #expect(bare.common.sampling.topP == 0.5 && bare.common.sampling.minP == 0.2)
+        #expect(bare.common.sampling.repetitionPenalty == Float(1.3))
+        let greedy = try RequestDecoder.decodeCompletion(
+            Array(#"{"model":"m","prompt":"x","temperature":0,"top_k":0}"#.utf8), limits: limits)
+        #expect(greedy.common.sampling.temperature == 0)
+        #expect(greedy.common.sampling.topK == 0)
+        // Fields the request leaves out still come from the server.
+        #expect(greedy.common.sampling.topP == 0.5 && greedy.common.sampling.minP == 0.2)
     }
 
     @Test func chatErrorsNameTheField() {
@@ -127,20 +143,36 @@ private func object(_ bytes: [UInt8]) -> [String: Any] {
 
     @Test func completionPromptsAndLogprobs() throws {
         var r = try completion(#"{"model":"m","prompt":"hello","logprobs":5,"echo":true,"max_tokens":0}"#)
-        #expect(r.prompts == ["hello"])
+        #expect(r.prompts == [.text("hello")])
         #expect(r.logprobs == 5)
         #expect(r.echo)
         #expect(r.common.maxTokens == 0)
         r = try completion(#"{"model":"m","prompt":["a","b"],"n":2}"#)
-        #expect(r.prompts == ["a", "b"])
+        #expect(r.prompts == [.text("a"), .text("b")])
         #expect(r.logprobs == nil)
         #expect(completionError(#"{"model":"m","prompt":"x","logprobs":6}"#)?.param == "logprobs")
         #expect(completionError(#"{"model":"m","prompt":"x","logprobs":true}"#)?.param == "logprobs")
-        #expect(completionError(#"{"model":"m","prompt":[1,2]}"#)?.param == "prompt")
+        #expect(completionError(#"{"model":"m","prompt":[{"a":1}]}"#)?.param == "prompt")
         #expect(completionError(#"{"model":"m","prompt":[]}"#)?.param == "prompt")
         #expect(completionError(#"{"model":"m"}"#)?.param == "prompt")
         #expect(completionError(#"{"model":"m","prompt":"x","max_tokens":-1}"#)?.param == "max_tokens")
         #expect(completionError(#"{"model":"m","prompt":"x","echo":"yes"}"#)?.param == "echo")
+    }
+
+    @Test func tokenIDPromptsOneOrManyWithEveryBadIDNamedByPosition() throws {
+        var r = try completion(#"{"model":"m","prompt":[1,2,49151]}"#)
+        #expect(r.prompts == [.tokens([1, 2, 49151])])
+        r = try completion(#"{"model":"m","prompt":[[5],[6,7]],"n":2}"#)
+        #expect(r.prompts == [.tokens([5]), .tokens([6, 7])])
+        let outside = completionError(#"{"model":"m","prompt":[1,49152]}"#)
+        #expect(outside?.status == 400 && outside?.param == "prompt[1]" && outside?.code == "invalid_token_id")
+        #expect(outside?.message.contains("49152") == true)
+        #expect(completionError(#"{"model":"m","prompt":[[1],[2,-1]]}"#)?.param == "prompt[1][1]")
+        #expect(completionError(#"{"model":"m","prompt":[[1],[]]}"#)?.param == "prompt[1]")
+        #expect(completionError(#"{"model":"m","prompt":[1,2.5]}"#)?.param == "prompt[1]")
+        #expect(completionError(#"{"model":"m","prompt":[1,"a"]}"#)?.param == "prompt[1]")
+        #expect(completionError(#"{"model":"m","prompt":["a",[1]]}"#)?.param == "prompt[1]")
+        #expect(completionError(#"{"model":"m","prompt":[[1],2]}"#)?.param == "prompt[1]")
     }
 
     @Test func maxTokensDefaultsAndContext() throws {

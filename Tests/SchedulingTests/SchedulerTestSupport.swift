@@ -83,6 +83,11 @@ final class FakeEngine: StepEngine {
                     } else if s.pool[b * 16 + pos % 16] != t {
                         s.violations.append("position \(pos) fed again without a write, but its block holds another token")
                     }
+                    if seq.logits == .hiddenStates {
+                        // A "hidden state" made of the token and its position, so pooling is checkable by hand.
+                        rows.append((i, k, [Float(t), Float(pos), 1, 0]))
+                        continue
+                    }
                     let wanted = seq.logits == .all || (seq.logits == .last && k == seq.tokens.count - 1)
                     guard wanted else { continue }
                     let history = (0...pos).map { p in s.pool[Int(seq.blockTable[p / 16]) * 16 + p % 16] }

@@ -146,7 +146,38 @@ struct RecorderTests {
         recorder.close()
         let db = try SQLiteConnection(path: path, readOnly: true)
         #expect(try db.scalarInt("PRAGMA user_version") == RecorderSchema.currentVersion)
-        #expect(RecorderSchema.currentVersion == 2)
+        #expect(RecorderSchema.currentVersion == 3)
+    }
+
+    @Test func aVersionOneDatabaseGainsJobKindsAndStaysReadable() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let path = dir.file("v1.sqlite")
+        do {
+            // The database as the first schema left it, with a chat and a completion row.
+            let db = try SQLiteConnection(path: path, readOnly: false)
+            try db.execute(RecorderSchema.migrations[0])
+            try db.execute("PRAGMA user_version = 1")
+            for id in ["chatcmpl-old", "cmpl-old"] {
+                try db.execute("""
+                    INSERT INTO jobs (id, model, priority, status, finish_reason, prompt_tokens, completion_tokens,
+                                      cost_blocks, enqueued_at, finished_at)
+                    VALUES ('\(id)', 'm', 'normal', 'completed', 'stop', 3, 4, 1, 10, 11)
+                    """)
+            }
+        }
+        let recorder = try Recorder(path: path)
+        #expect(try recorder.job(id: "chatcmpl-old")?.kind == "chat")
+        #expect(try recorder.job(id: "cmpl-old")?.kind == "completion")
+        #expect(try recorder.job(id: "cmpl-old")?.completionTokens == 4)
+        var embedding = job("embd-1", completion: 0)
+        embedding.kind = "embedding"
+        recorder.record(embedding)
+        #expect(recorder.flush())
+        #expect(try recorder.job(id: "embd-1") == embedding)
+        recorder.close()
+        let db = try SQLiteConnection(path: path, readOnly: true)
+        #expect(try db.scalarInt("PRAGMA user_version") == RecorderSchema.currentVersion)
     }
 
     @Test func newerSchemaIsRefusedWithAClearError() throws {

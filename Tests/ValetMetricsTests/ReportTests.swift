@@ -65,13 +65,14 @@ struct ReportTests {
     @Test func jobRecordJSONHasEveryColumnAndRoundTrips() throws {
         let record = JobRecord(
             id: "chatcmpl-9", model: "m", priority: "high", status: .queueTimeout, promptTokens: 5,
-            completionTokens: 0, costBlocks: 1, enqueuedAt: 10, finishedAt: 15, error: "waited 5 s")
+            completionTokens: 0, costBlocks: 1, enqueuedAt: 10, finishedAt: 15, error: "waited 5 s", kind: "chat")
         let json = try object(record)
         #expect(Set(json.keys) == [
             "id", "model", "priority", "status", "finish_reason", "prompt_tokens", "completion_tokens", "cached_tokens", "cost_blocks",
-            "enqueued_at", "admitted_at", "first_token_at", "finished_at", "error",
+            "enqueued_at", "admitted_at", "first_token_at", "finished_at", "error", "kind",
         ])
         #expect(json["status"] as? String == "queue_timeout")
+        #expect(json["kind"] as? String == "chat")
         #expect(json["admitted_at"] is NSNull)
         let decoded = try JSONDecoder().decode(JobRecord.self, from: JSONEncoder().encode(record))
         #expect(decoded == record)

@@ -3,6 +3,7 @@
 import Testing
 import HTTPServer
 import Scheduling
+import Inference
 @testable import valet
 
 @Suite struct ServeConfigTests {
@@ -28,6 +29,24 @@ import Scheduling
         #expect(throws: ConfigError.self) { try command.resolve(environment: ["VALET_PORT": "http"]) }
         #expect(throws: ConfigError.self) { try command.resolve(environment: ["VALET_SCHEDULER": "random"]) }
         #expect(throws: ConfigError.self) { try command.resolve(environment: ["VALET_SHUTDOWN_GRACE": "soon"]) }
+    }
+
+    @Test func samplingDefaultsAndPoolingFromFlagsAndVariables() throws {
+        let plain = try ServeCommand.parse([])
+        let none = try plain.resolve(environment: [:])
+        #expect(none.sampling.isEmpty)
+        #expect(none.pooling == .mean)
+        let command = try ServeCommand.parse(["--temperature", "0", "--top-k", "12", "--pooling", "last"])
+        let c = try command.resolve(environment: ["VALET_TEMPERATURE": "1.5", "VALET_TOP_P": "0.5", "VALET_MIN_P": "0.1",
+                                                  "VALET_REPEAT_PENALTY": "1.2", "VALET_POOLING": "cls"])
+        #expect(c.sampling == SamplingDefaults.Overrides(temperature: 0, topK: 12, topP: 0.5, minP: 0.1,
+                                                         repetitionPenalty: 1.2))
+        #expect(c.pooling == .last)
+        #expect(try plain.resolve(environment: ["VALET_POOLING": "cls"]).pooling == .cls)
+        for bad in [["VALET_TEMPERATURE": "3"], ["VALET_TOP_P": "0"], ["VALET_TOP_K": "-1"], ["VALET_MIN_P": "x"],
+                    ["VALET_REPEAT_PENALTY": "0"], ["VALET_POOLING": "max"]] {
+            #expect(throws: ConfigError.self) { try plain.resolve(environment: bad) }
+        }
     }
 
     @Test func noRecorderFlagAndVariable() throws {

@@ -135,6 +135,10 @@ class Session:
 
     def forward(self, tokens: list[int]) -> np.ndarray:
         """Logits (len(tokens), vocab) for tokens placed after everything already in the cache."""
+        return self.hidden(tokens) @ self.m.out.T
+
+    def hidden(self, tokens: list[int]) -> np.ndarray:
+        """Final normalized hidden states (len(tokens), dim): what the output matrix multiplies."""
         m = self.m
         n, past = len(tokens), self.k[0].shape[0]
         positions = np.arange(past, past + n)
@@ -160,7 +164,7 @@ class Session:
             gate = h @ w["ffn_gate"].T
             up = h @ w["ffn_up"].T
             x = x + (gate / (1.0 + np.exp(-gate)) * up) @ w["ffn_down"].T
-        return rmsnorm(x, m.out_norm, m.eps) @ m.out.T
+        return rmsnorm(x, m.out_norm, m.eps)
 
 
 def greedy(m: Model, tokens: list[int], n: int) -> tuple[np.ndarray, list[int]]:

@@ -177,7 +177,7 @@ def test_dashboard_has_every_panel_the_issue_lists():
     for title in QUANTILE_PANELS:
         for q in ("0.5", "0.95", "0.99"):
             assert f"histogram_quantile({q}," in by_title[title], f"panel {title!r} lacks the {q} quantile"
-    assert "sum by (status)" in by_title["Request rate by status"]
+    assert "sum by (handler, status)" in by_title["Request rate by status"]
     assert "by (priority)" in by_title["Requests running and waiting by priority"]
     assert "by (reason)" in by_title["Admission rejections by reason"]
     assert "by (le, lock)" in by_title["Lock wait p99 by lock"]
@@ -387,7 +387,31 @@ def run_load(url):
     # at admission (400). Both must leave the server serving.
     assert chat(url, "no-such-model", "hi").status_code == 404
     assert chat(url, model, "hi", max_tokens=10_000_000).status_code == 400
+    # The other API routes, so the request-rate panel has them to show.
+    for path, body in NEW_ROUTE_REQUESTS:
+        r = requests.post(url + path, json={"model": model, **body}, timeout=120)
+        assert r.status_code == 200, (path, r.text[:200])
     assert requests.get(url + "/health", timeout=5).status_code == 200
+
+
+NEW_ROUTE_REQUESTS = [
+    ("/v1/embeddings", {"input": "a colour"}),
+    ("/v1/responses", {"input": "Name a colour.", "max_output_tokens": 4, "temperature": 0}),
+    ("/tokenize", {"content": "a colour"}),
+    ("/detokenize", {"tokens": [28, 29]}),
+    ("/apply-template", {"messages": [{"role": "user", "content": "hi"}]}),
+]
+
+
+def test_request_rate_panel_keeps_every_api_route():
+    # The panel leaves scrapes and health checks out by a handler regex; no API route may fall under it.
+    dash = load_dashboard()
+    (expr,) = [t["expr"] for p in data_panels(dash) if p["title"] == "Request rate by status" for t in p["targets"]]
+    pattern = re.search(r'handler!~"(.*?)"', expr).group(1)
+    routes = ["/v1/chat/completions", "/v1/completions", "/v1/responses", "/v1/embeddings", "/tokenize",
+              "/v1/tokenize", "/detokenize", "/apply-template", "/v1/models"]
+    assert [r for r in routes if re.fullmatch(pattern, r)] == []
+    assert re.fullmatch(pattern, "/metrics") and re.fullmatch(pattern, "/health")
 
 
 def test_every_panel_query_returns_data(stack):
@@ -448,3 +472,8 @@ def test_every_panel_query_returns_data(stack):
                 failures.append(f"{label} ({mode}): only NaN/Inf, i.e. no data in the window\n    {expr}")
     assert not failures, f"{len(failures)} of {ran} panel queries failed:\n" + "\n".join(failures)
     assert ran == 2 * sum(1 for _ in panel_queries(dash))
+
+    # The request-rate panel draws one series per route: the new ones included.
+    (rate,) = [t["expr"] for p in data_panels(dash) if p["title"] == "Request rate by status" for t in p["targets"]]
+    shown = {r["metric"].get("handler") for r in stack.query("/api/v1/query", query=substitute(rate, instance, model, wide))["result"]}
+    assert {path for path, _ in NEW_ROUTE_REQUESTS} <= shown, shown

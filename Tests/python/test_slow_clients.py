@@ -51,6 +51,7 @@ def guarded():
 
 def test_one_address_cannot_fill_the_pool_and_drippers_are_cut_at_the_read_deadline(guarded):
     # More than --max-connections from one address: without the per-address limit they would take every slot.
+    created = time.monotonic()
     socks = [_partial_request(ATTACKER, guarded.port) for _ in range(60)]
     # Surplus connections are closed at accept; let MHD get to them.
     assert _wait_until(lambda: sum(not _closed_by_server(s) for s in socks) <= 16, timeout=10)
@@ -67,7 +68,6 @@ def test_one_address_cannot_fill_the_pool_and_drippers_are_cut_at_the_read_deadl
     assert r.json()["usage"]["completion_tokens"] >= 1
 
     # Dripping a byte every 0.3 s resets the idle timeout (60 s) but not the read deadline (3 s).
-    opened = time.monotonic()
 
     def all_cut():
         for s in held:
@@ -79,8 +79,8 @@ def test_one_address_cannot_fill_the_pool_and_drippers_are_cut_at_the_read_deadl
         return all(_closed_by_server(s) for s in held)
 
     assert _wait_until(all_cut, timeout=30, step=0.3), "a dripping client outlived --request-read-timeout"
-    # Not cut for some other reason straight away: they lived at least most of the deadline.
-    assert time.monotonic() - opened >= 1.0
+    # Cut by the deadline, not before it (host load can only make the cut later).
+    assert time.monotonic() - created >= 3.0
     for s in socks:
         s.close()
     assert requests.get(guarded.base + "/health", timeout=10).status_code == 200

@@ -21,11 +21,15 @@ public final class LlamaEngine: StepEngine, @unchecked Sendable {
         var slots: [LlamaModel.Slot] = []
         var logitSlots: [Int] = []
         var logitOwners: [(sequence: Int, token: Int)] = []
+        var hiddenSlots: [Int] = []
+        var hiddenOwners: [(sequence: Int, token: Int)] = []
         for (i, seq) in batch.enumerated() {
             try validate(seq, index: i)
             for (j, token) in seq.tokens.enumerated() {
-                let wanted = seq.logits == .all || (seq.logits == .last && j == seq.tokens.count - 1)
-                if wanted {
+                if seq.logits == .hiddenStates {
+                    hiddenSlots.append(slots.count)
+                    hiddenOwners.append((i, j))
+                } else if seq.logits == .all || (seq.logits == .last && j == seq.tokens.count - 1) {
                     logitSlots.append(slots.count)
                     logitOwners.append((i, j))
                 }
@@ -33,7 +37,9 @@ public final class LlamaEngine: StepEngine, @unchecked Sendable {
                                    writesKV: seq.position + j >= seq.writesFrom))
             }
         }
-        model.forward(slots, blockTables: batch.map(\.blockTable), cache: cache, logitSlots: logitSlots) { i, row in
+        model.forward(slots, blockTables: batch.map(\.blockTable), cache: cache, logitSlots: logitSlots,
+                      hiddenSlots: hiddenSlots,
+                      emitHidden: { i, row in emit(hiddenOwners[i].sequence, hiddenOwners[i].token, row) }) { i, row in
             emit(logitOwners[i].sequence, logitOwners[i].token, row)
         }
     }

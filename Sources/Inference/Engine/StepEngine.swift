@@ -7,6 +7,9 @@ public enum LogitRows: Sendable, Equatable {
     case last
     /// A row after every fed token (prompt scoring).
     case all
+    /// Not logits: the final normalized hidden state (the model's width, not the vocabulary's) after every fed
+    /// token, for embeddings.
+    case hiddenStates
 }
 
 public struct StepSequence: Sendable {
@@ -39,7 +42,8 @@ public protocol StepEngine: AnyObject, Sendable {
     var totalBlocks: Int { get }
     /// The longest sequence the model supports.
     var contextLength: Int { get }
-    /// Runs one forward pass; calls `emit(sequenceIndex, tokenIndex, logits)` for every requested row.
+    /// Runs one forward pass; calls `emit(sequenceIndex, tokenIndex, row)` for every requested row (logits, or
+    /// hidden states for a `.hiddenStates` sequence).
     /// The buffer is only valid during the call and may be modified in place (sampling does).
     func step(_ batch: [StepSequence], emit: (Int, Int, UnsafeMutableBufferPointer<Float>) -> Void) throws
 }

@@ -47,8 +47,12 @@ public final class LlamaModel: @unchecked Sendable {
     deinit { scratch.deallocate() }
 
     /// Runs the slots through the model, writing their K/V into `cache`, and calls `emit(i, logits)` for each
-    /// index i of `logitSlots` (distinct slot indices, in order). Block tables must cover every slot's position.
+    /// index i of `logitSlots` (distinct slot indices, in order), and `emitHidden(i, state)` with the final
+    /// normalized hidden state (what the output matrix would multiply) for each index of `hiddenSlots`; the two
+    /// lists must not share a slot. Block tables must cover every slot's position.
     public func forward(_ slots: [Slot], blockTables: [[Int32]], cache: KVBlockPool, logitSlots: [Int],
+                        hiddenSlots: [Int] = [],
+                        emitHidden: (Int, UnsafeMutableBufferPointer<Float>) -> Void = { _, _ in },
                         emit: (Int, UnsafeMutableBufferPointer<Float>) -> Void)
     {
         let c = config, w = weights, n = slots.count
@@ -144,6 +148,18 @@ public final class LlamaModel: @unchecked Sendable {
                     s.hidden.quantize(range)
                 }
                 MatMul.run([.init(layer.down, out: s.residual, stride: dim)], input: s.hidden, columns: n, pool: pool)
+            }
+        }
+
+        // Hidden states in f32, before the output matrix's activation quantization, so embeddings keep full precision.
+        if !hiddenSlots.isEmpty {
+            var state = [Float](repeating: 0, count: dim)
+            state.withUnsafeMutableBufferPointer { out in
+                for (i, t) in hiddenSlots.enumerated() {
+                    add(s.x.row(t), s.residual + t * dim, dim)
+                    valet_rmsnorm(s.x.row(t), w.outputNorm, out.baseAddress!, Int32(dim), eps)
+                    emitHidden(i, out)
+                }
             }
         }
 

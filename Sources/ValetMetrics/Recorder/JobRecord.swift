@@ -55,12 +55,14 @@ public struct JobRecord: Sendable, Equatable {
     public var finishedAt: Double
     /// A short human-readable message for failed or rejected jobs.
     @ExplicitNull public var error: String?
+    /// The endpoint the job served: `completion`, `chat`, `embedding` or `response`.
+    public var kind: String
 
     public init(
         id: String, model: String, priority: String, status: Status, finishReason: String? = nil,
         promptTokens: Int, completionTokens: Int, cachedTokens: Int = 0, costBlocks: Int,
         enqueuedAt: Double, admittedAt: Double? = nil, firstTokenAt: Double? = nil, finishedAt: Double,
-        error: String? = nil
+        error: String? = nil, kind: String = "completion"
     ) {
         self.id = id
         self.model = model
@@ -76,6 +78,7 @@ public struct JobRecord: Sendable, Equatable {
         self.firstTokenAt = firstTokenAt
         self.finishedAt = finishedAt
         self.error = error
+        self.kind = kind
     }
 }
 
@@ -85,7 +88,7 @@ extension JobRecord.Status: Codable {}
 /// (`ExplicitNull`).
 extension JobRecord: Codable {
     enum CodingKeys: String, CodingKey {
-        case id, model, priority, status, error
+        case id, model, priority, status, error, kind
         case finishReason = "finish_reason"
         case promptTokens = "prompt_tokens"
         case completionTokens = "completion_tokens"

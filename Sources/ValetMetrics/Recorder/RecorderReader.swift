@@ -13,7 +13,7 @@ final class RecorderReader: @unchecked Sendable {
         db = try SQLiteConnection(path: path, readOnly: true)
         selectJob = try db.prepare("""
             SELECT id, model, priority, status, finish_reason, prompt_tokens, completion_tokens, cost_blocks,
-                   enqueued_at, admitted_at, first_token_at, finished_at, error, cached_tokens
+                   enqueued_at, admitted_at, first_token_at, finished_at, error, cached_tokens, kind
             FROM jobs WHERE id = ?1
             """)
         selectTotals = try db.prepare(
@@ -37,7 +37,7 @@ final class RecorderReader: @unchecked Sendable {
             id: s.text(0), model: s.text(1), priority: s.text(2), status: status, finishReason: s.optionalText(4),
             promptTokens: s.int(5), completionTokens: s.int(6), cachedTokens: s.int(13), costBlocks: s.int(7),
             enqueuedAt: s.double(8), admittedAt: s.optionalDouble(9), firstTokenAt: s.optionalDouble(10),
-            finishedAt: s.double(11), error: s.optionalText(12))
+            finishedAt: s.double(11), error: s.optionalText(12), kind: s.text(14))
     }
 
     func totals() throws(RecorderError) -> JobTotals {

@@ -49,6 +49,11 @@ enum RecorderSchema {
         ALTER TABLE jobs ADD COLUMN cached_tokens INTEGER NOT NULL DEFAULT 0;
         ALTER TABLE job_totals ADD COLUMN cached_tokens INTEGER NOT NULL DEFAULT 0;
         """,
+        // Which endpoint each job served. Rows from before it were completions or chats; the id prefix tells which.
+        """
+        ALTER TABLE jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'completion';
+        UPDATE jobs SET kind = 'chat' WHERE id LIKE 'chatcmpl-%';
+        """,
     ]
 
     static var currentVersion: Int { migrations.count }

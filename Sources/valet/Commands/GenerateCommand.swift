@@ -72,7 +72,7 @@ struct GenerateCommand: ParsableCommand {
             case .failed(let f):
                 failure.withLock { $0 = f }
                 done.signal()
-            case .admitted, .promptLogprobs:
+            case .admitted, .promptLogprobs, .embedding:
                 break
             }
         }

@@ -3,6 +3,7 @@
 import HTTPServer
 import Scheduling
 import Foundation
+import Inference
 
 public struct ServeConfig: Sendable {
     // Model and API
@@ -11,6 +12,10 @@ public struct ServeConfig: Sendable {
     public var apiKey: String?
     public var defaultMaxTokens = 512
     public var shutdownGrace = 10.0
+    /// Sampling defaults set with flags; each one left nil falls to the model's, then llama.cpp's.
+    public var sampling = SamplingDefaults.Overrides()
+    /// How /v1/embeddings pools the prompt's hidden states.
+    public var pooling = Pooling.mean
     // Engine
     public var threads = max(1, ProcessInfo.processInfo.activeProcessorCount)
     /// The engine's KV pool is allocated before the scheduler exists, so its size is the process's setting, not the
@@ -104,6 +109,14 @@ struct SettingResolver {
         case "0", "false", "no", "off": return false
         default: throw ConfigError(description: "\(source): '\(text)' is not a switch (1, true, yes, on or 0, false, no, off)")
         }
+    }
+
+    func number(_ cli: String?, _ option: String, _ range: ClosedRange<Double>) throws -> Double? {
+        guard let (text, source) = raw(cli, option) else { return nil }
+        guard let value = Double(text.trimmingCharacters(in: .whitespaces)), value.isFinite, range.contains(value) else {
+            throw ConfigError(description: "\(source): '\(text)' is not a number in \(range.lowerBound)...\(range.upperBound)")
+        }
+        return value
     }
 
     func seconds(_ cli: String?, _ option: String, _ fallback: Double, minimum: Double = 0) throws -> Double {

@@ -7,28 +7,58 @@ final class EngineBackend: CompletionBackend {
     let scheduler: Scheduler
     let model: LoadedModel
     let contextLength: Int
+    let samplingDefaults: SamplingDefaults
+    let pooling: Pooling
 
-    init(scheduler: Scheduler, model: LoadedModel) {
+    init(scheduler: Scheduler, model: LoadedModel, samplingDefaults: SamplingDefaults, pooling: Pooling) {
         self.scheduler = scheduler
         self.model = model
+        self.samplingDefaults = samplingDefaults
+        self.pooling = pooling
         contextLength = scheduler.config.ctxSize ?? model.engine.contextLength
     }
 
     var vocabularySize: Int { model.tokenizer.vocabSize }
+    var embeddingDimensions: Int { model.engine.config.dim }
 
     func tokenize(prompt: String) throws -> [Int32] {
         // Raw prompts may spell out the model's special tokens themselves (hand-written templates).
         model.tokenizer.encode(prompt, addBOS: model.tokenizer.addBOSByDefault, parseSpecial: true)
     }
 
+    func tokenize(text: String, addSpecial: Bool, parseSpecial: Bool) -> [Int32] {
+        model.tokenizer.encode(text, addBOS: addSpecial && model.tokenizer.addBOSByDefault, parseSpecial: parseSpecial)
+    }
+
+    private func messages(_ input: [ChatMessageInput]) -> [ChatMessage] {
+        input.map { ChatMessage(role: $0.role, content: $0.content) }
+    }
+
     func tokenize(chat messages: [ChatMessageInput]) throws -> [Int32] {
         do {
-            return try model.template.promptTokens(messages.map { ChatMessage(role: $0.role, content: $0.content) },
-                                                   tokenizer: model.tokenizer)
+            return try model.template.promptTokens(self.messages(messages), tokenizer: model.tokenizer)
         } catch {
             throw APIError.invalid("The messages cannot be rendered with this model's chat template: \(error)", param: "messages")
         }
     }
+
+    func render(chat messages: [ChatMessageInput]) throws -> String {
+        let text: String
+        do {
+            text = try model.template.render(self.messages(messages), addGenerationPrompt: true)
+        } catch {
+            throw APIError.invalid("The messages cannot be rendered with this model's chat template: \(error)", param: "messages")
+        }
+        // The BOS that promptTokens adds is part of what the model is fed, so it is part of the text too.
+        let tokenizer = model.tokenizer
+        if tokenizer.addBOSByDefault && !model.template.rendersBOS,
+           let bos = tokenizer.bosToken, let bosText = tokenizer.tokenText(bos) {
+            return bosText + text
+        }
+        return text
+    }
+
+    func detokenize(_ tokens: [Int32]) -> String { model.tokenizer.decode(tokens) }
 
     func tokenBytes(_ token: Int32) -> [UInt8] { model.tokenizer.bytes(of: token) }
 

@@ -35,11 +35,14 @@ struct Runtime: Sendable {
             config: scheduling,
             engine: model.engine, decoder: model.tokenizer, observer: observer)
         scheduler.start()
-        let backend = EngineBackend(scheduler: scheduler, model: model)
+        let sampling = SamplingDefaults.resolve(
+            flags: config.sampling, model: SamplingDefaults.Overrides(modelMetadata: { model.file.double($0) }))
+        let backend = EngineBackend(scheduler: scheduler, model: model, samplingDefaults: sampling, pooling: config.pooling)
         let mib = Double(model.file.fileSize) / 1_048_576
         let summary = "\(URL(fileURLWithPath: config.model).lastPathComponent), \(String(format: "%.1f", mib)) MiB, "
             + "\(model.quantization), \(model.engine.config.layers) layers, context \(backend.contextLength), "
-            + "kv-cache \(model.engine.totalBlocks) blocks of \(model.engine.blockSize), \(config.threads) threads"
+            + "kv-cache \(model.engine.totalBlocks) blocks of \(model.engine.blockSize), \(config.threads) threads; "
+            + "sampling defaults \(sampling.summary); pooling \(config.pooling.rawValue)"
         return Runtime(backend: backend, summary: summary,
                        shutdown: { grace in scheduler.shutdown(grace: grace) }, quantization: model.quantization,
                        stats: { scheduler.stats() })

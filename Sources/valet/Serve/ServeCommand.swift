@@ -5,9 +5,11 @@ import HTTPServer
 import Scheduling
 import ArgumentParser
 import Foundation
+import Inference
 
 // argument-parser then rejects an unknown --scheduler itself and lists the valid names in the message.
 extension SchedulerConfig.Kind: ExpressibleByArgument {}
+extension Pooling: ExpressibleByArgument {}
 
 /// An on/off setting given as a word (`--prefix-cache off`), so the default can be turned off from the command line.
 enum OnOff: String, CaseIterable, ExpressibleByArgument {
@@ -52,6 +54,25 @@ struct ServeCommand: ParsableCommand {
     @Option(help: help("Chat max_tokens when a request has none, capped by the context left.",
                        "default-max-tokens", default: serve.defaultMaxTokens))
     var defaultMaxTokens: String?
+
+    // Sampling defaults: what a request that leaves the field out gets.
+    private static let llama = SamplingDefaults.llamaCpp
+    @Option(help: help("Default sampling temperature; 0 is greedy.", "temperature",
+                       default: "the model's, else \(llama.temperature)"))
+    var temperature: String?
+    @Option(help: help("Default top-p (nucleus) cut-off; 1 disables it.", "top-p", default: "the model's, else \(llama.topP)"))
+    var topP: String?
+    @Option(help: help("Default top-k; 0 disables it.", "top-k", default: "the model's, else \(llama.topK)"))
+    var topK: String?
+    @Option(help: help("Default min-p, relative to the most likely token; 0 disables it.", "min-p",
+                       default: "the model's, else \(llama.minP)"))
+    var minP: String?
+    @Option(help: help("Default repetition penalty over the last 64 tokens; 1 disables it.", "repeat-penalty",
+                       default: "the model's, else \(llama.repetitionPenalty)"))
+    var repeatPenalty: String?
+    @Option(help: help("How /v1/embeddings pools the final hidden states: mean, last or cls.", "pooling",
+                       default: serve.pooling.rawValue))
+    var pooling: Pooling?
 
     // HTTP
     @Option(help: help("Address to listen on.", "host", default: http.host))
@@ -146,6 +167,15 @@ struct ServeCommand: ParsableCommand {
         c.apiKey = r.raw(apiKey, "api-key")?.0
         c.defaultMaxTokens = try r.int(defaultMaxTokens, "default-max-tokens", c.defaultMaxTokens, 1...1_000_000)
         c.shutdownGrace = try r.seconds(shutdownGrace, "shutdown-grace", c.shutdownGrace)
+        // The same ranges the API accepts for the request fields.
+        var sampling = SamplingDefaults.Overrides()
+        sampling.temperature = try r.number(temperature, "temperature", 0...2).map(Float.init)
+        sampling.topP = try r.number(topP, "top-p", 0.000_001...1).map(Float.init)
+        sampling.topK = try r.raw(topK, "top-k").map { _ in try r.int(topK, "top-k", 0, 0...Int(Int32.max)) }
+        sampling.minP = try r.number(minP, "min-p", 0...1).map(Float.init)
+        sampling.repetitionPenalty = try r.number(repeatPenalty, "repeat-penalty", 0.000_001...2).map(Float.init)
+        c.sampling = sampling
+        c.pooling = try r.choice(pooling, "pooling", c.pooling)
         c.threads = try r.int(threads, "threads", c.threads, 1...1024)
         c.kvCacheTokens = try r.int(kvCacheTokens, "kv-cache-tokens", c.kvCacheTokens, 16...(1 << 26))
         if r.raw(kvCacheMib, "kv-cache-mib") != nil {

@@ -1,0 +1,35 @@
+// POST /v1/responses: the Responses API as a chat job — instructions and input items through the chat
+// template, the answer as an output message, streamed as typed events when asked.
+import HTTPServer
+import Scheduling
+import Foundation
+
+extension OpenAIService {
+    func responses(_ request: HTTPRequest, _ sink: any ResponseSink) throws {
+        let backend = try readyBackend()
+        let body = try ResponsesRequest.decode(request.body, limits: .init(vocabularySize: backend.vocabularySize,
+                                                                           samplingDefaults: backend.samplingDefaults))
+        guard body.common.model == settings.servedModelName else { throw APIError.modelNotFound(body.common.model) }
+        let priority = try priority(request, body: body.common.priority)
+        let prompt = try OpenAIService.asInvalid(param: "input") { try backend.tokenize(chat: body.messages) }
+        let maxTokens: Int
+        do {
+            maxTokens = try OpenAIService.maxTokens(requested: body.maxOutputTokens, default: settings.defaultMaxTokens,
+                                                    promptTokens: prompt.count, contextLength: backend.contextLength)
+        } catch var error as APIError {
+            if error.param == "max_tokens" { error.param = "max_output_tokens" }
+            if error.param == "messages" { error.param = "input" }
+            throw error
+        }
+        let id = OpenAIService.newID("resp_")
+        let settings = ResponseSettings(
+            id: id, createdAt: Int(Date().timeIntervalSince1970), model: self.settings.servedModelName,
+            instructions: body.instructions, maxOutputTokens: body.maxOutputTokens,
+            temperature: body.common.sampling.temperature, topP: body.common.sampling.topP)
+        let job = GenerationRequest(
+            id: id, model: self.settings.servedModelName, promptTokens: prompt, maxTokens: maxTokens,
+            sampling: body.common.sampling, priority: priority, queueTimeout: body.common.queueTimeout, kind: .response)
+        ResponseRun(settings: settings, messageID: OpenAIService.newID("msg_"), request: job, stream: body.common.stream,
+                    sink: sink, backend: backend).start()
+    }
+}
