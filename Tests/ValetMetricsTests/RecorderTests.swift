@@ -37,7 +37,8 @@ struct RecorderTests {
             // A repeated id must be neither stored twice nor counted twice.
             recorder.record(job("chatcmpl-1", finishReason: "length", prompt: 999, finishedAt: now))
             for i in 0..<5 {
-                recorder.record(QueueSample(time: now - 10 + Double(i), queued: i, running: 1, usedBlocks: 2 * i, totalBlocks: 64))
+                recorder.record(QueueSample(time: now - 10 + Double(i), queued: i, running: 1, usedBlocks: 2 * i, totalBlocks: 64,
+                                            cachedBlocks: 10 + i))
             }
             #expect(recorder.flush())
 
@@ -56,7 +57,8 @@ struct RecorderTests {
 
             let history = try recorder.queueHistory(since: now - 8)
             #expect(history.map(\.queued) == [2, 3, 4])
-            #expect(history.first == QueueSample(time: now - 8, queued: 2, running: 1, usedBlocks: 4, totalBlocks: 64))
+            #expect(history.first == QueueSample(time: now - 8, queued: 2, running: 1, usedBlocks: 4, totalBlocks: 64,
+                                                 cachedBlocks: 12))
             #expect(try recorder.integrityCheck() == "ok")
             recorder.close()
             #expect(!recorder.flush())
@@ -132,6 +134,7 @@ struct RecorderTests {
                 VALUES ('old-1', 'm', 'normal', 'completed', 'stop', 30, 4, 3, \(now - 2), \(now - 1))
                 """)
             try db.execute("INSERT INTO job_totals VALUES ('completed', 'stop', 1, 30, 4)")
+            try db.execute("INSERT INTO queue_samples VALUES (\(now - 1), 1, 1, 3, 64)")
         }
         let recorder = try Recorder(path: path)
         let old = try recorder.job(id: "old-1")
@@ -143,6 +146,7 @@ struct RecorderTests {
         #expect(try recorder.job(id: "new-1") == fresh)
         let totals = try recorder.totals()
         #expect(totals.jobs == 2 && totals.promptTokens == 70 && totals.cachedTokens == 32)
+        #expect(try recorder.queueHistory(since: now - 10).map(\.cachedBlocks) == [0])
         recorder.close()
         let db = try SQLiteConnection(path: path, readOnly: true)
         #expect(try db.scalarInt("PRAGMA user_version") == RecorderSchema.currentVersion)

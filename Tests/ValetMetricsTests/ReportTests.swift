@@ -17,7 +17,7 @@ struct ReportTests {
         let report = V1MetricsReport(
             activeWorkers: 2, waiting: WaitingCounts(low: 1, high: 3), availableCapacity: 40, totalCapacity: 64, batchSize: 2,
             totals: totals, recorderDroppedTotal: 0, windowSeconds: 300,
-            history: [QueueSample(time: 1.5, queued: 4, running: 2, usedBlocks: 24, totalBlocks: 64)])
+            history: [QueueSample(time: 1.5, queued: 4, running: 2, usedBlocks: 24, totalBlocks: 64, cachedBlocks: 8)])
         let json = try object(report)
         #expect(json["scheduler_type"] as? String == "parking_lot")
         #expect(json["active_workers"] as? Int == 2)
@@ -31,6 +31,7 @@ struct ReportTests {
         #expect(t["by_status"] as? [String: Int] == ["completed": 2, "queue_full": 1])
         let history = try #require(json["history"] as? [[String: Any]])
         #expect(history.first?["used_blocks"] as? Int == 24)
+        #expect(history.first?["cached_blocks"] as? Int == 8)
         #expect(V1MetricsReport.window(fromQuery: nil) == 300)
         #expect(V1MetricsReport.window(fromQuery: "60") == 60)
         #expect(V1MetricsReport.window(fromQuery: "-5") == 300)

@@ -81,7 +81,7 @@ private func waitFor(_ condition: () -> Bool) async -> Bool {
     return condition()
 }
 
-@Suite struct EndStateViewsTests {
+@Suite(.serialized) struct EndStateViewsTests {
     @Test func everyEndStateCountsOnceInAllFourViews() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("valet-ends-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -7,13 +7,16 @@ public struct QueueSample: Sendable, Equatable {
     public var running: Int
     public var usedBlocks: Int
     public var totalBlocks: Int
+    /// Free blocks holding cached prefixes (evictable; not in `usedBlocks`).
+    public var cachedBlocks: Int
 
-    public init(time: Double, queued: Int, running: Int, usedBlocks: Int, totalBlocks: Int) {
+    public init(time: Double, queued: Int, running: Int, usedBlocks: Int, totalBlocks: Int, cachedBlocks: Int = 0) {
         self.time = time
         self.queued = queued
         self.running = running
         self.usedBlocks = usedBlocks
         self.totalBlocks = totalBlocks
+        self.cachedBlocks = cachedBlocks
     }
 }
 
@@ -22,5 +25,6 @@ extension QueueSample: Codable {
         case time, queued, running
         case usedBlocks = "used_blocks"
         case totalBlocks = "total_blocks"
+        case cachedBlocks = "cached_blocks"
     }
 }

@@ -17,6 +17,7 @@ public final class QueueSampler: Sendable {
         var running: Int
         var usedBlocks: Int
         var totalBlocks: Int
+        var cachedBlocks = 0
     }
 
     struct Policy {
@@ -36,7 +37,7 @@ public final class QueueSampler: Sendable {
             lastTime = now
             return QueueSample(
                 time: now, queued: load.queued, running: load.running,
-                usedBlocks: load.usedBlocks, totalBlocks: load.totalBlocks)
+                usedBlocks: load.usedBlocks, totalBlocks: load.totalBlocks, cachedBlocks: load.cachedBlocks)
         }
     }
 
@@ -58,8 +59,9 @@ public final class QueueSampler: Sendable {
     }
 
     /// The scheduler's current load; call it whenever any of these values change. Never blocks on I/O.
-    public func observe(queued: Int, running: Int, usedBlocks: Int, totalBlocks: Int) {
-        let load = Load(queued: queued, running: running, usedBlocks: usedBlocks, totalBlocks: totalBlocks)
+    public func observe(queued: Int, running: Int, usedBlocks: Int, totalBlocks: Int, cachedBlocks: Int = 0) {
+        let load = Load(queued: queued, running: running, usedBlocks: usedBlocks, totalBlocks: totalBlocks,
+                        cachedBlocks: cachedBlocks)
         if let sample = observe(load, now: MetricsClock.unixSeconds()) { recorder.record(sample) }
     }
 

@@ -19,7 +19,7 @@ final class RecorderReader: @unchecked Sendable {
         selectTotals = try db.prepare(
             "SELECT status, finish_reason, jobs, prompt_tokens, completion_tokens, cached_tokens FROM job_totals")
         selectHistory = try db.prepare("""
-            SELECT time, queued, running, used_blocks, total_blocks FROM queue_samples
+            SELECT time, queued, running, used_blocks, total_blocks, cached_blocks FROM queue_samples
             WHERE time >= ?1 ORDER BY time LIMIT ?2
             """)
         selectLockWaits = try db.prepare(
@@ -60,7 +60,7 @@ final class RecorderReader: @unchecked Sendable {
     func queueHistory(since: Double, limit: Int) throws(RecorderError) -> [QueueSample] {
         try rows(of: selectHistory, since: since, limit: limit) { s in
             QueueSample(time: s.double(0), queued: s.int(1), running: s.int(2), usedBlocks: s.int(3),
-                        totalBlocks: s.int(4))
+                        totalBlocks: s.int(4), cachedBlocks: s.int(5))
         }
     }
 

@@ -44,10 +44,12 @@ enum RecorderSchema {
             PRIMARY KEY (status, finish_reason)
         ) WITHOUT ROWID;
         """,
-        // The prefix cache: prompt tokens each job found cached. Rows from before read as 0.
+        // The prefix cache: prompt tokens each job found cached, and cached blocks in each queue sample. Rows from
+        // before read as 0.
         """
         ALTER TABLE jobs ADD COLUMN cached_tokens INTEGER NOT NULL DEFAULT 0;
         ALTER TABLE job_totals ADD COLUMN cached_tokens INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE queue_samples ADD COLUMN cached_blocks INTEGER NOT NULL DEFAULT 0;
         """,
         // Which endpoint each job served. Rows from before it were completions or chats; the id prefix tells which.
         """

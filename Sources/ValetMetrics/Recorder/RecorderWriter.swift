@@ -37,7 +37,7 @@ final class RecorderWriter: @unchecked Sendable {
                 cached_tokens = cached_tokens + excluded.cached_tokens
             """)
         insertSample = try db.prepare(
-            "INSERT INTO queue_samples (time, queued, running, used_blocks, total_blocks) VALUES (?1, ?2, ?3, ?4, ?5)")
+            "INSERT INTO queue_samples (time, queued, running, used_blocks, total_blocks, cached_blocks) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
         insertLockWait = try db.prepare("INSERT INTO lock_waits (time, lock, wait_seconds) VALUES (?1, ?2, ?3)")
         // Chunked so a large backlog never holds the write transaction for long.
         pruneStatements = try [
@@ -82,7 +82,8 @@ final class RecorderWriter: @unchecked Sendable {
                                   delta.cachedTokens)
             }
             for sample in samples {
-                try insertSample.run(sample.time, sample.queued, sample.running, sample.usedBlocks, sample.totalBlocks)
+                try insertSample.run(sample.time, sample.queued, sample.running, sample.usedBlocks, sample.totalBlocks,
+                                     sample.cachedBlocks)
             }
             for wait in lockWaits {
                 try insertLockWait.run(wait.time, wait.lock, wait.waitSeconds)

@@ -39,7 +39,8 @@ struct SchedulerMetricsObserver: SchedulerObserver {
             batchSize: s.batchSize)
         registry.setPrefixCacheTotals(queryTokens: s.prefixCache.queryTokens, hitTokens: s.prefixCache.hitTokens,
                                       evictions: s.prefixCache.evictions)
-        sampler?.observe(queued: s.queued, running: s.running, usedBlocks: s.blocksInUse, totalBlocks: s.totalBlocks)
+        sampler?.observe(queued: s.queued, running: s.running, usedBlocks: s.blocksInUse, totalBlocks: s.totalBlocks,
+                         cachedBlocks: s.prefixCache.cachedBlocks)
     }
 
     /// The `jobs` status (and with it every /metrics ending counter) of each way a job can end: the one mapping
