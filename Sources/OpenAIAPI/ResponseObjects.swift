@@ -29,7 +29,7 @@ struct OutputMessage: Encodable {
 struct ResponseUsage: Encodable {
     var inputTokens: Int
     var outputTokens: Int
-    /// Prompt tokens served from the KV cache; 0 until Valet reuses prefixes.
+    /// Prompt tokens whose KV came from the prefix cache.
     var cachedTokens = 0
 
     enum CodingKeys: String, CodingKey {

@@ -125,7 +125,8 @@ final class ResponseRun: Sendable {
         let status = complete ? "completed" : "incomplete"
         let message = OutputMessage(id: messageID, status: status, text: s.text)
         let final = object(status: status, output: [message],
-                           usage: ResponseUsage(inputTokens: usage.promptTokens, outputTokens: usage.completionTokens),
+                           usage: ResponseUsage(inputTokens: usage.promptTokens, outputTokens: usage.completionTokens,
+                                               cachedTokens: usage.cachedTokens),
                            incompleteReason: complete ? nil : "max_output_tokens")
         guard stream else {
             sink.respond(.json(200, OpenAICodec.json(final), headers: [("X-Request-Id", settings.id)]))
