@@ -496,7 +496,10 @@ private func doubleReleases(_ s: Scheduler) -> Int { s.core.state.withLock { $0.
         // every end state occurred
         #expect(c.completed > 0 && c[.failed(.cancelled)] > 0 && c[.failed(.queueTimeout)] > 0)
         #expect(c[.rejected(.tooLarge)] > 0)
-        #expect(c[.rejected(.queueFull)] + c[.rejected(.evicted)] > 0 && c.preempted > 0 && c.suspended > 0)
+        #expect(c[.rejected(.queueFull)] + c[.rejected(.evicted)] > 0)
+        // Whether a high arrival finds rows or blocks short (suspension or preemption) is up to the host's timing;
+        // each path has a deterministic test of its own, so the mix only has to have made room for priority work.
+        #expect(c.preempted + c.suspended > 0)
         // batching, chunking and preemption never changed anyone's tokens
         var checked = 0
         for (id, r) in requests {
