@@ -57,11 +57,17 @@ def test_sigterm_with_200_streams_ends_every_stream_and_records_every_job():
         threads = [threading.Thread(target=_stream, args=(server, i, results, started)) for i in range(STREAMS)]
         for t in threads:
             t.start()
-        # Let the batch fill and the rest park: some streams running, many waiting.
+        # Every request has reached the scheduler (running, parked or already ended) before the signal: a client
+        # still connecting when the listener closes would only measure this test's own start-up.
+        def submitted():
+            m = requests.get(server.base + "/v1/metrics", timeout=10).json()
+            ended = sum(m["counters"][k] for k in ("completed", "rejected", "timed_out", "cancelled", "failed", "shut_down"))
+            return m["active_workers"] + m["queued_tasks"] + ended
+
         deadline = time.monotonic() + 120
-        while len(started) < 8 and time.monotonic() < deadline:
+        while (len(started) < 8 or submitted() < STREAMS) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert len(started) >= 8
+        assert len(started) >= 8 and submitted() >= STREAMS
         sent = time.monotonic()
         server.proc.send_signal(signal.SIGTERM)
         code = server.proc.wait(timeout=120)
