@@ -65,26 +65,15 @@ public final class OpenAIService: Sendable {
                 guard id == settings.servedModelName else { throw APIError.modelNotFound(id) }
                 sink.respond(.json(200, OpenAICodec.json(modelCard)))
             }
-            router.add("POST", "\(prefix)/chat/completions", consumes: "application/json", middleware: api) { [self] request, sink in
-                try chatCompletions(request, sink)
-            }
-            router.add("POST", "\(prefix)/completions", consumes: "application/json", middleware: api) { [self] request, sink in
-                try completions(request, sink)
-            }
-            router.add("POST", "\(prefix)/responses", consumes: "application/json", middleware: api) { [self] request, sink in
-                try responses(request, sink)
-            }
-            router.add("POST", "\(prefix)/embeddings", consumes: "application/json", middleware: api) { [self] request, sink in
-                try embeddings(request, sink)
-            }
-            router.add("POST", "\(prefix)/tokenize", consumes: "application/json", middleware: api) { [self] request, sink in
-                try tokenize(request, sink)
-            }
-            router.add("POST", "\(prefix)/detokenize", consumes: "application/json", middleware: api) { [self] request, sink in
-                try detokenize(request, sink)
-            }
-            router.add("POST", "\(prefix)/apply-template", consumes: "application/json", middleware: api) { [self] request, sink in
-                try applyTemplate(request, sink)
+            let posts: [(String, @Sendable (HTTPRequest, any ResponseSink) throws -> Void)] = [
+                ("chat/completions", chatCompletions), ("completions", completions), ("responses", responses),
+                ("embeddings", embeddings), ("tokenize", tokenize), ("detokenize", detokenize),
+                ("apply-template", applyTemplate),
+            ]
+            for (path, handler) in posts {
+                router.add("POST", "\(prefix)/\(path)", consumes: "application/json", middleware: api) { request, sink in
+                    try handler(request, sink)
+                }
             }
         }
     }
