@@ -12,6 +12,8 @@ extension EngineLoop {
         }
         for seq in resumed { resume(seq) }
         if jobs.isEmpty {
+            // A job admitted and gone meanwhile may still have queued a copy: its source's pin must go.
+            performCopies()
             if !resumed.isEmpty { publishState() }
             return
         }
@@ -93,6 +95,7 @@ extension EngineLoop {
                 core.conclude(job, .failed(.engine("KV block accounting mismatch")))
                 continue
             }
+            let seeded = hits < table.count ? blocks.seededRows(of: table[hits]) : 0
             let first = job.admittedMono == nil
             if first {
                 job.admittedMono = now
@@ -101,13 +104,13 @@ extension EngineLoop {
                 job.generation = JobProgress(
                     tokens: prompt, sampler: Sampler(parameters: job.request.sampling, prompt: prompt),
                     text: TextStream(stops: job.request.stop))
-                job.cachedTokens = hits * config.blockSize
+                job.cachedTokens = hits * config.blockSize + seeded
                 if blocks.cachingEnabled {
                     cacheQueryTokens += prompt.count
                     cacheHitTokens += job.cachedTokens
                 }
             }
-            running.add(job, blocks: table, cachedBlocks: hits, blockSize: config.blockSize)
+            running.add(job, blocks: table, cachedBlocks: hits, seededRows: seeded, blockSize: config.blockSize)
             if job.owesPromptScores && hits > 0 { takeCachedScores(running.indices.last!, blocks: hits) }
             if first {
                 core.observer?.jobAdmitted(id: job.request.id, priority: job.request.priority,
@@ -115,6 +118,7 @@ extension EngineLoop {
                 job.onEvent(.admitted)
             }
         }
+        performCopies()
         publishState()
     }
 
@@ -167,7 +171,8 @@ extension EngineLoop {
 
     private mutating func preemptOne(_ index: Int, now: Double) {
         var r = running.remove(at: index)
-        // Its full blocks stay cached, so the resumption finds most of its history there.
+        // Its blocks stay cached, so the resumption finds most of its history there.
+        cacheTail(of: r)
         blocks.release(r.blocks)
         r.job.preemptions += 1
         let job = r.job

@@ -20,7 +20,8 @@ struct EngineLoop {
         self.engine = engine
         self.decoder = decoder
         policy = core.config.policy
-        blocks = KVBlockManager(total: core.totalBlocks, caching: core.config.prefixCache)
+        blocks = KVBlockManager(total: core.totalBlocks, caching: core.config.prefixCache,
+                                blockSize: core.config.blockSize)
     }
 
     mutating func run() {
@@ -82,6 +83,7 @@ struct EngineLoop {
     /// set, then concluded.
     mutating func end(_ index: Int, _ outcome: SchedulerCore.Outcome) {
         let r = running.remove(at: index)
+        cacheTail(of: r)
         blocks.release(r.blocks)
         let (rows, m, c) = (running.activeRows, blocks, cacheStats)
         core.state.withLock { s in
@@ -89,5 +91,24 @@ struct EngineLoop {
             s.update(running: rows, batchSize: s.batchSize, blocks: m, cache: c)
         }
         core.conclude(r.job, outcome, matchedStop: r.job.generation?.text.matchedStop)
+    }
+
+    /// A leaving sequence's last, partly filled block stays cached as a seed: the next prompt that repeats this one
+    /// (or continues the conversation) copies its rows instead of recomputing them. Full blocks are indexed already.
+    mutating func cacheTail(of r: RunningSet.Sequence) {
+        guard let root = r.job.hashRoot, let tokens = r.job.generation?.tokens else { return }
+        let size = config.blockSize, k = r.cached / size
+        guard r.cached % size > 0, k * size >= r.shared, k < r.blocks.count, r.job.blockHashes.count >= k else { return }
+        let parent = k == 0 ? root : r.job.blockHashes[k - 1]
+        let rows = tokens[(k * size)..<r.cached]
+        blocks.register(r.blocks[k], as: parent.child(rows), parent: parent, tokens: rows)
+    }
+
+    /// Performs the row copies admissions queued, then lets go of their sources.
+    mutating func performCopies() {
+        for c in blocks.takeCopies() {
+            engine.copyRows(from: c.source, to: c.destination, tokens: c.tokens)
+            blocks.release([c.source])
+        }
     }
 }

@@ -39,13 +39,15 @@ struct RunningSet {
         _modify { yield &items[i] }
     }
 
-    /// `cachedBlocks` leading blocks came from the prefix cache: their tokens count as computed.
-    mutating func add(_ job: SchedulerJob, blocks: [Int32], cachedBlocks: Int = 0, blockSize: Int = 16) {
+    /// `cachedBlocks` leading blocks came from the prefix cache, and `seededRows` more rows were copied into the
+    /// next (own) block: their tokens count as computed.
+    mutating func add(_ job: SchedulerJob, blocks: [Int32], cachedBlocks: Int = 0, seededRows: Int = 0,
+                      blockSize: Int = 16) {
         var sequence = Sequence(job: job, blocks: blocks, order: nextOrder)
         sequence.shared = cachedBlocks * blockSize
         // A job owing prompt scores feeds the last shared position again (never writing it): its logits score the
         // first token after the shared blocks.
-        sequence.cached = job.owesPromptScores && cachedBlocks > 0 ? sequence.shared - 1 : sequence.shared
+        sequence.cached = job.owesPromptScores && cachedBlocks > 0 ? sequence.shared - 1 : sequence.shared + seededRows
         sequence.indexedBlocks = cachedBlocks
         sequence.embedding = job.request.embedding.map { PooledEmbedding(pooling: $0, length: job.request.promptTokens.count) }
         items.append(sequence)

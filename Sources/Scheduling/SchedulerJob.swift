@@ -54,8 +54,11 @@ extension SchedulerJob {
     /// The alternatives per position a cached block's scores must hold for this job, or nil if it needs no scores.
     var scoresNeeded: Int? { owesPromptScores ? (request.logprobs ?? 0) : nil }
 
-    /// The cached prefix it would start from now.
+    /// The cached prefix it would start from now. An embedding takes no seeded rows either, for the same reason
+    /// it takes no blocks.
     func match(in blocks: KVBlockManager, blockSize: Int) -> KVBlockManager.Match {
-        blocks.match(blockHashes, limit: reusableBlocks(blockSize: blockSize), scoredTo: scoresNeeded)
+        let seedable = request.embedding == nil
+        return blocks.match(blockHashes, limit: reusableBlocks(blockSize: blockSize), scoredTo: scoresNeeded,
+                            tokens: seedable ? (generation?.tokens ?? request.promptTokens) : nil, root: hashRoot)
     }
 }

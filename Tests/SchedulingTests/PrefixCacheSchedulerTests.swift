@@ -60,18 +60,53 @@ private func transcript(_ rec: Recorder, _ id: String) -> [String] {
         #expect(await runAll(s, rec, [job("a", p)]))
         let fedFirst = engine.tokensFed
         #expect(await runAll(s, rec, [job("b", p)]))
-        // (50 - 1) / 16 = 3 blocks: the block holding the last prompt token is always computed.
+        // (50 - 1) / 16 = 3 blocks, and 48 of the 4th block's rows from a's tail: only the last prompt token, whose
+        // logits are needed, is computed.
         #expect(usage(rec, "a")?.cachedTokens == 0)
-        #expect(usage(rec, "b")?.cachedTokens == 48)
-        #expect(engine.tokensFed - fedFirst == fedFirst - 48)
-        #expect(engine.feeds.contains { $0.position == 48 && $0.count == 2 })
+        #expect(usage(rec, "b")?.cachedTokens == 49)
+        #expect(engine.copies == 1)
+        #expect(engine.tokensFed - fedFirst == fedFirst - 49)
+        #expect(engine.feeds.contains { $0.position == 49 && $0.count == 1 })
         #expect(rec.tokens("b") == referenceTokens(prompt: p, max: 6))
         #expect(rec.tokens("a") == rec.tokens("b"))
         let st = s.stats()
-        #expect(st.prefixCache == PrefixCacheStats(enabled: true, cachedBlocks: 3, queryTokens: 100, hitTokens: 48))
+        // b's own tail equals a's, so it is freed rather than cached twice.
+        #expect(st.prefixCache == PrefixCacheStats(enabled: true, cachedBlocks: 4, queryTokens: 100, hitTokens: 49))
         #expect(st.availableBlocks == st.totalBlocks)
         let snap = rec.finished.first { $0.id == "b" }!
-        #expect(snap.cachedTokens == 48 && snap.costBlocks == 4 - 3)
+        #expect(snap.cachedTokens == 49 && snap.costBlocks == 4 - 3)
+        #expect(engine.violations.isEmpty)
+        s.shutdown(grace: 0)
+    }
+
+    @Test func aConversationsNextTurnSeedsItselfFromThePreviousTurnsLastBlock() async {
+        let (s, engine, rec) = scheduler()
+        s.start()
+        let p = prompt(40)
+        #expect(await runAll(s, rec, [job("turn1", p)]))
+        // The next turn re-sends the history: the prompt, the five answer tokens that were fed, and a new message.
+        let history = p + rec.tokens("turn1").prefix(5) + [1, 2, 3]
+        #expect(await runAll(s, rec, [job("turn2", history)]))
+        // Two full blocks hit; turn 1's partly filled third block seeds rows 32..<45.
+        #expect(usage(rec, "turn2")?.cachedTokens == 45)
+        #expect(engine.copies == 1)
+        #expect(rec.tokens("turn2") == referenceTokens(prompt: history, max: 6))
+        #expect(s.stats().availableBlocks == s.stats().totalBlocks)
+        #expect(engine.violations.isEmpty)
+        s.shutdown(grace: 0)
+    }
+
+    @Test func identicalShortPromptsArrivingTogetherComputeOnlyTheirLastTokenOnceOneHasRun() async {
+        let (s, engine, rec) = scheduler()
+        s.start()
+        let p = prompt(12)
+        #expect(await runAll(s, rec, [job("warm", p, max: 1)]))
+        let fed = engine.tokensFed
+        #expect(await runAll(s, rec, (0..<8).map { job("r\($0)", p, max: 1) }))
+        #expect((0..<8).allSatisfy { usage(rec, "r\($0)")?.cachedTokens == 11 })
+        #expect(engine.tokensFed - fed == 8)
+        #expect((0..<8).allSatisfy { rec.tokens("r\($0)") == rec.tokens("warm") })
+        #expect(s.stats().availableBlocks == s.stats().totalBlocks)
         #expect(engine.violations.isEmpty)
         s.shutdown(grace: 0)
     }
@@ -85,7 +120,8 @@ private func transcript(_ rec: Recorder, _ id: String) -> [String] {
         #expect(await runAll(s, rec, [job("plain", p)]))
         #expect(await runAll(s, rec, [job("a2", p, salt: "tenant-a")]))
         #expect(usage(rec, "b1")?.cachedTokens == 0 && usage(rec, "plain")?.cachedTokens == 0)
-        #expect(usage(rec, "a2")?.cachedTokens == 32)
+        // Two full blocks and the seeded rows of the third, up to the last prompt token.
+        #expect(usage(rec, "a2")?.cachedTokens == 39)
         #expect(rec.tokens("a2") == referenceTokens(prompt: p, max: 6))
         s.shutdown(grace: 0)
     }
@@ -166,8 +202,9 @@ private func transcript(_ rec: Recorder, _ id: String) -> [String] {
         #expect(await eventually { rec.terminalOrder.count == 2 })
         #expect(rec.preempted == ["L"])
         #expect(rec.tokens("L") == referenceTokens(prompt: low.promptTokens, max: 180))
-        // The resumption fed its history from a cached block boundary, not from position 0.
-        #expect(engine.feeds.contains { $0.position >= 32 && $0.count > 1 })
+        // The resumption fed its history from the cache, not from position 0: only L's and H's first prefills did.
+        #expect(engine.feeds.filter { $0.position == 0 }.count == 2)
+        #expect(engine.copies >= 1)
         // A recompute is not a hit: only first admissions count.
         #expect(usage(rec, "L")?.cachedTokens == 0)
         #expect(s.stats().prefixCache.queryTokens == 50 && s.stats().prefixCache.hitTokens == 0)

@@ -24,6 +24,7 @@ final class FakeEngine: StepEngine {
         var composition: [[Int]] = []
         /// Every sequence's part of every step: the first position fed and how many tokens.
         var feeds: [(position: Int, count: Int)] = []
+        var copies = 0
     }
     private let state: Mutex<State>
 
@@ -50,6 +51,16 @@ final class FakeEngine: StepEngine {
         for t in history { h = (h ^ UInt64(UInt32(bitPattern: t))) &* 1099511628211 }
         return Int32(truncatingIfNeeded: (UInt64(history.count - 1) &* 7 &+ (h >> 17)) % UInt64(vocab))
     }
+
+    func copyRows(from source: Int32, to destination: Int32, tokens: Int) {
+        state.withLock { s in
+            s.copies += 1
+            for k in 0..<tokens { s.pool[Int(destination) * 16 + k] = s.pool[Int(source) * 16 + k] }
+        }
+    }
+
+    /// Row copies the scheduler asked for (cached rows seeding a sequence's own block).
+    var copies: Int { state.withLock { $0.copies } }
 
     func step(_ batch: [StepSequence], emit: (Int, Int, UnsafeMutableBufferPointer<Float>) -> Void) throws {
         let step = state.withLock { s -> Int in

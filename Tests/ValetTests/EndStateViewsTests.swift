@@ -20,6 +20,9 @@ private final class ScriptedEngine: StepEngine, Sendable {
     static let eog: Int32 = 7
     let holdDecode = Mutex<(@Sendable () -> Bool)?>(nil)
 
+    // Its logits read no KV, so seeded rows need no copying.
+    func copyRows(from source: Int32, to destination: Int32, tokens: Int) {}
+
     func step(_ batch: [StepSequence], emit: (Int, Int, UnsafeMutableBufferPointer<Float>) -> Void) throws {
         if batch.contains(where: { $0.position == 0 && $0.tokens.first == 6 }) {
             throw EngineError("scripted failure")

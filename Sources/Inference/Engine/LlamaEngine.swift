@@ -44,6 +44,10 @@ public final class LlamaEngine: StepEngine, @unchecked Sendable {
         }
     }
 
+    public func copyRows(from source: Int32, to destination: Int32, tokens: Int) {
+        cache.copyRows(from: Int(source), to: Int(destination), tokens: tokens)
+    }
+
     private func validate(_ seq: StepSequence, index: Int) throws(EngineError) {
         let end = seq.position + seq.tokens.count
         guard !seq.tokens.isEmpty else { throw EngineError("sequence \(index): no tokens to feed") }

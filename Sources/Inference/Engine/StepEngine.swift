@@ -46,6 +46,9 @@ public protocol StepEngine: AnyObject, Sendable {
     /// hidden states for a `.hiddenStates` sequence).
     /// The buffer is only valid during the call and may be modified in place (sampling does).
     func step(_ batch: [StepSequence], emit: (Int, Int, UnsafeMutableBufferPointer<Float>) -> Void) throws
+    /// Copies the first `tokens` rows of every layer's keys and values from block `source` to block `destination`
+    /// (a cached prefix seeding a sequence's own block). Only the engine loop's thread calls it, between steps.
+    func copyRows(from source: Int32, to destination: Int32, tokens: Int)
 }
 
 /// Turns tokens back into bytes; the tokenizer conforms, a fake does in scheduler tests.

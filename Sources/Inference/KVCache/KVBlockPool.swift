@@ -32,6 +32,18 @@ public final class KVBlockPool: @unchecked Sendable {
 
     deinit { munmap(storage, byteCount) }
 
+    /// Seeds block `destination` with the first `tokens` rows of `source`, in every layer's keys and values.
+    public func copyRows(from source: Int, to destination: Int, tokens: Int) {
+        precondition(source >= 0 && source < blockCount && destination >= 0 && destination < blockCount && source != destination)
+        let rows = Swift.min(Swift.max(tokens, 0), Self.blockSize) * kvDim
+        guard rows > 0 else { return }
+        for layer in 0..<layers {
+            for half in [keys(layer: layer), values(layer: layer)] {
+                (half + destination * blockStride).update(from: half + source * blockStride, count: rows)
+            }
+        }
+    }
+
     /// Keys of `layer` in block 0; add `block * blockStride` for another block.
     public func keys(layer: Int) -> UnsafeMutablePointer<UInt16> { storage + layer * 2 * Self.blockSize * kvDim }
     public func values(layer: Int) -> UnsafeMutablePointer<UInt16> { keys(layer: layer) + Self.blockSize * kvDim }
