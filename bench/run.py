@@ -669,27 +669,58 @@ def part_cache(ctx: Ctx) -> dict:
     sides = {"on": [], "off": []}
     servers = {"on": ctx.server([]), "off": ctx.server(["--prefix-cache", "off"])}
     runs: dict[str, dict[str, list]] = {k: {"chat": [], "trivial": [], "single": []} for k in sides}
-    for r in range(p["cache_rounds"]):
-        order = ("on", "off") if r % 2 == 0 else ("off", "on")
-        for name in order:
-            srv = servers[name]
-            srv.wait_idle()
-            c = _chat(ctx, srv.url, srv.model_id, nonce=f"{time.time_ns()}-{name}")
-            runs[name]["chat"].append(c)
-            log(f"cache {name} round {r + 1}: chat TTFT p50 {_f(c['ttft_p50_ms'])} ms p95 {_f(c['ttft_p95_ms'])} ms, "
-                f"{c['gen_tok_s']:.1f} tok/s, {c['req_s']:.2f} req/s, cached share {c['cached_share']}, "
-                f"{c['ok']}/{c['requests']} ok")
-        for name in order:
-            t = load(ctx, servers[name], concurrency=8, duration=p["trivial_duration"], warmup=0.3, max_tokens=1,
-                     stream=False, endpoint="/v1/chat/completions", same_prompt=TRIVIAL_CHAT,
-                     warmup_requests=_warm(8, p["warm_cap"]))
-            runs[name]["trivial"].append(t)
-            log(f"cache {name} round {r + 1}: trivial {t['all']['req_s']:.1f} req/s {t['all']['status_counts']}")
-        for name in order:
-            d = load(ctx, servers[name], concurrency=1, duration=p["single_duration"], warmup=p["load_warmup"],
-                     max_tokens=64, warmup_requests=1)
-            runs[name]["single"].append(d)
-            log(f"cache {name} round {r + 1}: single-stream {d['all']['gen_tok_s']:.1f} tok/s")
+    binary = llama_server_binary()
+    if not binary:
+        log("cache: no llama-server (set LLAMA_SERVER or put llama-server on the PATH); Valet only")
+    ls = LlamaServer(ctx, binary) if binary else None
+    llama: dict[str, list] = {"chat": [], "trivial": []}
+    try:
+        for r in range(p["cache_rounds"]):
+            _cache_round(ctx, r, servers, runs, ls, llama)
+    finally:
+        if ls:
+            ls.stop()
+    return _cache_result(ctx, runs, llama, binary)
+
+
+def _cache_round(ctx: Ctx, r: int, servers: dict, runs: dict, ls: "LlamaServer | None", llama: dict) -> None:
+    """One round of every side, llama-server between Valet's two, so a change in the host's load falls on all."""
+    p = ctx.p
+    order = ("on", "off") if r % 2 == 0 else ("off", "on")
+    for name in order:
+        srv = servers[name]
+        srv.wait_idle()
+        c = _chat(ctx, srv.url, srv.model_id, nonce=f"{time.time_ns()}-{name}")
+        runs[name]["chat"].append(c)
+        log(f"cache {name} round {r + 1}: chat TTFT p50 {_f(c['ttft_p50_ms'])} ms p95 {_f(c['ttft_p95_ms'])} ms, "
+            f"{c['gen_tok_s']:.1f} tok/s, {c['req_s']:.2f} req/s, cached share {c['cached_share']}, "
+            f"{c['ok']}/{c['requests']} ok")
+        if ls and name == order[0]:
+            llama["chat"].append(_chat(ctx, ls.url, ls.model_id, nonce=f"{time.time_ns()}-llama"))
+            log(f"cache llama-server round {r + 1}: chat TTFT p50 {_f(llama['chat'][-1]['ttft_p50_ms'])} ms, "
+                f"{llama['chat'][-1]['gen_tok_s']:.1f} tok/s")
+    for name in order:
+        t = load(ctx, servers[name], concurrency=8, duration=p["trivial_duration"], warmup=0.3, max_tokens=1,
+                 stream=False, endpoint="/v1/chat/completions", same_prompt=TRIVIAL_CHAT,
+                 warmup_requests=_warm(8, p["warm_cap"]))
+        runs[name]["trivial"].append(t)
+        log(f"cache {name} round {r + 1}: trivial {t['all']['req_s']:.1f} req/s {t['all']['status_counts']}")
+        if ls and name == order[0]:
+            cfg = dict(concurrency=8, duration=p["trivial_duration"], warmup=0.3, max_tokens=1, stream=False,
+                       endpoint="/v1/chat/completions", same_prompt=TRIVIAL_CHAT, warmup_requests=_warm(8, p["warm_cap"]))
+            llama["trivial"].append(loadgen.summarize(loadgen.run_load(loadgen.LoadConfig(
+                url=ls.url, model=ls.model_id, drain=p["drain"], **cfg))))
+            log(f"cache llama-server round {r + 1}: trivial {llama['trivial'][-1]['req_s']:.1f} req/s")
+    for name in order:
+        d = load(ctx, servers[name], concurrency=1, duration=p["single_duration"], warmup=p["load_warmup"],
+                 max_tokens=64, warmup_requests=1)
+        runs[name]["single"].append(d)
+        log(f"cache {name} round {r + 1}: single-stream {d['all']['gen_tok_s']:.1f} tok/s")
+
+
+def _cache_result(ctx: Ctx, runs: dict, llama: dict, binary: str | None) -> dict:
+    p = ctx.p
+    sides = ("on", "off")
     res: dict = {"users": p["chat_users"], "turns": p["chat_turns"], "max_tokens": p["chat_max_tokens"],
                  "rounds": p["cache_rounds"]}
     for name in sides:
@@ -724,33 +755,26 @@ def part_cache(ctx: Ctx) -> dict:
     res["single_delta_pct"] = agg(single)
     res["single_delta_interval_pct"] = interval95(single)
 
-    binary = llama_server_binary()
     if not binary:
-        log("cache: no llama-server (set LLAMA_SERVER or put llama-server on the PATH); Valet only")
         res["llama_server"] = None
         return res
-    ls = LlamaServer(ctx, binary)
-    try:
-        chats, trivial, trivial_nocache = [], [], []
-        for r in range(p["cache_rounds"]):
-            chats.append(_chat(ctx, ls.url, ls.model_id, nonce=f"{time.time_ns()}-llama"))
-            cfg = dict(concurrency=8, duration=p["trivial_duration"], warmup=0.3, max_tokens=1, stream=False,
-                       endpoint="/v1/chat/completions", same_prompt=TRIVIAL_CHAT,
-                       warmup_requests=_warm(8, p["warm_cap"]))
-            trivial.append(loadgen.summarize(loadgen.run_load(loadgen.LoadConfig(
-                url=ls.url, model=ls.model_id, drain=p["drain"], **cfg))))
-            log(f"cache llama-server round {r + 1}: chat TTFT p50 {_f(chats[-1]['ttft_p50_ms'])} ms, "
-                f"{chats[-1]['gen_tok_s']:.1f} tok/s; trivial {trivial[-1]['req_s']:.1f} req/s")
-        res["llama_server"] = {
-            "binary": binary,
-            "chat_ttft_p50_ms": agg([c["ttft_p50_ms"] for c in chats]),
-            "chat_ttft_p95_ms": agg([c["ttft_p95_ms"] for c in chats]),
-            "chat_req_s": agg([c["req_s"] for c in chats]),
-            "chat_tok_s": agg([c["gen_tok_s"] for c in chats]),
-            "trivial_req_s": agg([t["req_s"] for t in trivial]),
-        }
-    finally:
-        ls.stop()
+    chats, trivial = llama["chat"], llama["trivial"]
+    res["llama_server"] = {
+        "binary": binary,
+        "chat_ttft_p50_ms": agg([c["ttft_p50_ms"] for c in chats]),
+        "chat_ttft_p95_ms": agg([c["ttft_p95_ms"] for c in chats]),
+        "chat_req_s": agg([c["req_s"] for c in chats]),
+        "chat_tok_s": agg([c["gen_tok_s"] for c in chats]),
+        "trivial_req_s": agg([t["req_s"] for t in trivial]),
+    }
+    # Valet with the cache on against llama-server, round by round: TTFT llama ÷ valet, throughput valet ÷ llama.
+    on = runs["on"]
+    res["vs_llama"] = {
+        "chat_ttft_p50": agg([b["ttft_p50_ms"] / a["ttft_p50_ms"] for a, b in zip(on["chat"], chats)
+                              if a["ttft_p50_ms"] and b["ttft_p50_ms"]]),
+        "chat_tok_s": agg([a["gen_tok_s"] / b["gen_tok_s"] for a, b in zip(on["chat"], chats) if b["gen_tok_s"]]),
+        "trivial_req_s": agg([a["all"]["req_s"] / b["req_s"] for a, b in zip(on["trivial"], trivial) if b["req_s"]]),
+    }
     return res
 
 
@@ -778,6 +802,11 @@ def render_cache(c: dict) -> list[str]:
              + (f" (95% interval {c['single_delta_interval_pct'][0]:.1f} to {c['single_delta_interval_pct'][1]:.1f}%)"
                 if c.get("single_delta_interval_pct") else "") + "."
              + ("" if ls else " llama-server was not available to this run (LLAMA_SERVER or PATH)."))
+    v = c.get("vs_llama")
+    if v:
+        L.append(f"\nValet (cache on) against llama-server, paired per round (above 1 Valet is ahead; bars: TTFT 2×, "
+                 f"chat tok/s 1.5×, trivial req/s 1.5×): chat TTFT p50 {fmt(v['chat_ttft_p50'], 2, '×')}, "
+                 f"chat gen tok/s {fmt(v['chat_tok_s'], 2, '×')}, trivial req/s {fmt(v['trivial_req_s'], 2, '×')}.")
     return L
 
 
