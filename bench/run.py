@@ -680,7 +680,28 @@ def part_cache(ctx: Ctx) -> dict:
     finally:
         if ls:
             ls.stop()
-    return _cache_result(ctx, runs, llama, binary)
+    res = _cache_result(ctx, runs, llama, binary)
+    res["loop"] = _loop_overhead(ctx, res)
+    return res
+
+
+def _loop_overhead(ctx: Ctx, res: dict) -> dict | None:
+    """The cache's bookkeeping per decode step, timed without a model (`valet loop-bench`, cache on and off
+    alternating, 2048 blocks cached from other prompts), as a share of a real single-stream decode step: far less
+    noisy than comparing two servers' tok/s, whose runs differ by more than 1% on any busy host."""
+    rc, out, err, _ = run_cmd([ctx.valet, "loop-bench", "--repetitions", "7"], timeout=300)
+    m = re.search(r"cache on ([\d.]+), off ([\d.]+), difference (-?[\d.]+)", out)
+    if rc != 0 or not m:
+        log(f"cache: loop-bench failed ({rc}): {(err or out)[-300:]}")
+        return None
+    on_us, off_us, diff_us = (float(g) for g in m.groups())
+    single = (res.get("off") or {}).get("single_tok_s")
+    step_us = 1e6 / single["median"] if single and single.get("median") else None
+    out = {"on_us": on_us, "off_us": off_us, "difference_us": diff_us, "decode_step_us": step_us,
+           "share_pct": 100 * diff_us / step_us if step_us else None}
+    log(f"cache: loop bookkeeping {on_us:.2f} µs/step on, {off_us:.2f} off"
+        + (f", {out['share_pct']:.4f}% of a {step_us:.0f} µs decode step" if step_us else ""))
+    return out
 
 
 def _cache_round(ctx: Ctx, r: int, servers: dict, runs: dict, ls: "LlamaServer | None", llama: dict) -> None:
@@ -802,6 +823,13 @@ def render_cache(c: dict) -> list[str]:
              + (f" (95% interval {c['single_delta_interval_pct'][0]:.1f} to {c['single_delta_interval_pct'][1]:.1f}%)"
                 if c.get("single_delta_interval_pct") else "") + "."
              + ("" if ls else " llama-server was not available to this run (LLAMA_SERVER or PATH)."))
+    lo = c.get("loop")
+    if lo:
+        L.append(f"\nThe cache's bookkeeping alone (`valet loop-bench`: the engine loop over a model-free engine, 2048 "
+                 f"blocks cached, cache on and off alternating): {lo['on_us']:.2f} µs per decode step on, "
+                 f"{lo['off_us']:.2f} off, a difference of {lo['difference_us']:.2f} µs"
+                 + (f", {lo['share_pct']:.4f}% of a single-stream decode step ({lo['decode_step_us']:.0f} µs)."
+                    if lo.get("share_pct") is not None else "."))
     v = c.get("vs_llama")
     if v:
         L.append(f"\nValet (cache on) against llama-server, paired per round (above 1 Valet is ahead; bars: TTFT 2×, "
@@ -1341,6 +1369,10 @@ def headline(doc: dict) -> list[tuple]:
                  "pass" if ci and ci[0] > -1 else "**FAIL**" if ci and ci[1] < -1 else
                  f"inconclusive (95% interval {ci[0]:.1f} to {ci[1]:.1f}%)" if ci else verdict(d["median"] > -1))
             h.append(("single-stream decode tok/s, cache on vs off", fmt(d, 1, "%"), "cost < 1%", v))
+        lo = ca.get("loop")
+        if lo and lo.get("share_pct") is not None:
+            h.append(("cache bookkeeping per decode step (loop-bench)", f"{lo['share_pct']:.3f}% of a step",
+                      "cost < 1%", verdict(lo["share_pct"] < 1)))
     lk = parts.get("locks")
     if lk and "error" not in lk and lk.get("overhead_ns"):
         h.append(("InstrumentedLock uncontended overhead vs Mutex", fmt(lk["overhead_ns"], 1, " ns"), "≤ 50 ns",

@@ -46,3 +46,19 @@ def test_bad_counts_are_one_line_errors():
     assert out.returncode != 0
     lines = [l for l in out.stderr.splitlines() if l.strip()]
     assert len(lines) == 1 and "repetitions" in lines[0]
+
+
+def test_loop_bench_times_the_loop_with_the_cache_on_and_off():
+    out = subprocess.run([VALET, "loop-bench", "-n", "256", "-r", "2", "--cached-blocks", "128"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    m = re.fullmatch(r"loop µs/step: cache on ([\d.]+), off ([\d.]+), difference (-?[\d.]+)\n", out.stdout)
+    assert m, out.stdout
+    on, off, diff = (float(g) for g in m.groups())
+    assert on > 0 and off > 0 and abs(diff - (on - off)) < 0.02
+
+
+def test_loop_bench_rejects_a_bad_count_in_one_line():
+    out = subprocess.run([VALET, "loop-bench", "--tokens", "0"], capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0
+    assert "--tokens" in out.stderr and len(out.stderr.strip().splitlines()) <= 3
