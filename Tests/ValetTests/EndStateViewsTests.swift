@@ -179,8 +179,8 @@ private func waitFor(_ condition: () -> Bool) async -> Bool {
         telemetry.attach(stats: { s.stats() })
         s.start()
         let events = Events()
-        // 40 tokens: two full blocks can be shared (the third holds the last token). The third job has another
-        // prompt and finds nothing.
+        // 40 tokens: two full blocks can be shared, and the third block's rows up to the last token are seeded from
+        // p1's tail (32 + 7 = 39 cached tokens). The third job has another prompt and finds nothing.
         let shared = [Int32](repeating: 2, count: 40), other = [Int32](repeating: 3, count: 20)
         let ids = ["p1", "p2", "q1"]
         for (id, prompt) in zip(ids, [shared, shared, other]) {
@@ -188,27 +188,28 @@ private func waitFor(_ condition: () -> Bool) async -> Bool {
             #expect(await waitFor { events.ended(id) })
         }
         let live = s.stats()
-        #expect(live.prefixCache.queryTokens == 100 && live.prefixCache.hitTokens == 32)
-        #expect(live.prefixCache.cachedBlocks == 2 + 1)  // the shared prompt's two, the other's one
+        #expect(live.prefixCache.queryTokens == 100 && live.prefixCache.hitTokens == 39)
+        // The shared prompt's two full blocks and its tail (p2's equal tail is freed), the other's one and its tail.
+        #expect(live.prefixCache.cachedBlocks == 2 + 1 + 1 + 1)
         #expect(live.availableBlocks == live.totalBlocks)
 
         let exposition = samples(telemetry.registry.render())
         #expect(exposition["valet_prefix_cache_queries_total"] == 100)
-        #expect(exposition["valet_prefix_cache_hits_total"] == 32)
-        #expect(exposition["valet_prefix_cache_blocks"] == 3)
+        #expect(exposition["valet_prefix_cache_hits_total"] == 39)
+        #expect(exposition["valet_prefix_cache_blocks"] == 5)
         #expect(exposition["valet_prefix_cache_evictions_total"] == Double(live.prefixCache.evictions))
 
         let report = try #require(try telemetry.v1Report(window: 60))
-        #expect(report.prefixCache == PrefixCacheReport(enabled: true, cachedBlocks: 3, queryTokens: 100, hitTokens: 32,
+        #expect(report.prefixCache == PrefixCacheReport(enabled: true, cachedBlocks: 5, queryTokens: 100, hitTokens: 39,
                                                         evictions: live.prefixCache.evictions))
-        #expect(report.cachedCapacity == 3 && report.availableCapacity == report.totalCapacity)
+        #expect(report.cachedCapacity == 5 && report.availableCapacity == report.totalCapacity)
 
         let recorder = try #require(telemetry.recorder)
         #expect(recorder.flush())
         let rows = try ids.map { try #require(try recorder.job(id: $0)) }
-        #expect(rows.map(\.cachedTokens) == [0, 32, 0])
+        #expect(rows.map(\.cachedTokens) == [0, 39, 0])
         #expect(rows.map(\.costBlocks) == [3, 1, 2])
-        #expect(try recorder.totals().cachedTokens == 32)
+        #expect(try recorder.totals().cachedTokens == 39)
         s.shutdown(grace: 0)
     }
 }
