@@ -317,9 +317,19 @@ def test_compose_wires_the_shipped_files():
         for mapping in service.get("ports", []):
             assert mapping.startswith("127.0.0.1:"), f"{mapping}: publish on loopback"
         for volume in service.get("volumes", []):
+            if isinstance(volume, dict):
+                continue
             source = volume.split(":")[0]
             if source.startswith("."):
-                assert (ROOT / "docker" / source).resolve().exists() or source == "../models", volume
+                assert (ROOT / "docker" / source).resolve().exists(), volume
+    assert "./prometheus/hpa_rules.yml:/etc/prometheus/hpa_rules.yml:ro" in prom_mounts
+    # The models directory: never created when missing (a clear error at `up`), and beside the image's /models, so
+    # a model baked in with FETCH_MODEL=1 is not hidden by it.
+    (models,) = [v for v in services["valet"]["volumes"] if isinstance(v, dict)]
+    assert models["source"] == "../models" and models["bind"]["create_host_path"] is False
+    assert models["target"] != "/models" and models["read_only"] is True
+    assert services["valet"]["environment"]["VALET_MODEL"].startswith("${VALET_MODEL:-" + models["target"] + "/")
+    assert services["valet"]["build"]["args"]["VALET_REVISION"] == "${VALET_REVISION:-unknown}"
     # The scrape target is the compose service name and port.
     prom = yaml.safe_load((ROOT / "docker" / "prometheus" / "prometheus.yml").read_text())
     (job,) = prom["scrape_configs"]
