@@ -35,7 +35,14 @@ def by_kind(kind):
 def test_every_expected_object_is_shipped():
     kinds = sorted(d["kind"] for _, d in manifests())
     assert kinds == sorted(["Deployment", "Service", "ServiceMonitor", "PrometheusRule",
-                            "HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy"])
+                            "HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy", "ConfigMap"])
+
+
+def test_grafana_configmap_carries_the_shipped_dashboard():
+    configmap = by_kind("ConfigMap")
+    assert configmap["metadata"]["labels"]["grafana_dashboard"] == "1"
+    shipped = (ROOT / "grafana" / "dashboards" / "valet.json").read_text()
+    assert configmap["data"]["valet.json"] == shipped, "run python3 grafana/make_configmap.py"
 
 
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
@@ -52,7 +59,7 @@ def test_core_objects_match_the_kubernetes_schemas(version):
             pytest.fail(f"{name} ({doc['kind']}) against Kubernetes {version}: {e.message} at "
                         f"{'/'.join(str(p) for p in e.path)}")
         checked += 1
-    assert checked == 5
+    assert checked == 6
 
 
 # The Prometheus Operator's CRDs are not in the Kubernetes schemas. These are the parts of the
