@@ -14,7 +14,9 @@ SWIFT_FLAGS := -c release -Xswiftc -enable-testing
 VALET      := .build/release/valet
 PYTHON     ?= python3
 
-.PHONY: run test deps docker-deps model build swift-test py-test bench bench-quick docker-test clean
+PREFIX     ?= /usr/local
+
+.PHONY: run test deps docker-deps model build install swift-test py-test bench bench-quick docker-test clean
 
 # apt-install the Debian packages in $(1) that are not installed (idempotent: nothing runs when all are there).
 # Not `dpkg -s`: it succeeds for a removed package whose config files remain.
@@ -57,6 +59,13 @@ $(MODEL):
 
 build: deps
 	swift build $(SWIFT_FLAGS) --product valet
+
+# Copies the release binary to $(PREFIX)/bin (sudo when that is not writable). `valet serve` still looks for its
+# default model at models/…, relative to where it runs: pass --model (or VALET_MODEL) elsewhere.
+install: build
+	@SUDO=$$( [ -w "$(PREFIX)/bin" ] || [ -w "$(PREFIX)" ] || [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO install -d "$(PREFIX)/bin" && $$SUDO install -m 0755 $(VALET) "$(PREFIX)/bin/valet" && \
+	  echo "installed $(PREFIX)/bin/valet"
 
 run: deps model build
 	$(VALET) serve --model $(MODEL)

@@ -36,6 +36,8 @@ public struct HTTPRequest: Sendable {
     public var route = "unmatched"
     /// When the request's head arrived, before its body: an exchange's duration is measured from here.
     public var received = ContinuousClock.now
+    /// Shared by every copy of this request down the middleware chain: what the handler notes, the log reads.
+    public var notes = ExchangeNotes()
 
     public init(method: String, path: String, query: [String: String] = [:],
                 headers: HTTPHeaders = HTTPHeaders(), body: [UInt8] = []) {

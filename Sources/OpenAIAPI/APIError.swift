@@ -95,7 +95,9 @@ public struct APIError: Error, Sendable, Equatable {
             return APIError(status: 503, message: "The request waited \(String(format: "%.1f", waited)) s in the queue without "
                             + "being admitted (queue_timeout).", type: "queue_timeout", code: "queue_timeout")
         case .shuttingDown:
-            return APIError(status: 503, message: "The server is shutting down.", type: "service_unavailable", code: "shutting_down")
+            // Another replica can take it at once: a gateway or the openai client retries after a second.
+            return APIError(status: 503, message: "The server is shutting down; retry, another replica may serve it.",
+                            type: "service_unavailable", code: "shutting_down", headers: ["Retry-After": "1"])
         case .cancelled:
             return APIError(status: 499, message: "The request was cancelled.", type: "cancelled", code: "cancelled")
         case .invalid(let why):

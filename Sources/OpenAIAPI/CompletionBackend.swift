@@ -29,4 +29,13 @@ public protocol CompletionBackend: Sendable {
     /// Accepted (a handle that cancels it) or refused at once. An accepted job's events arrive on the engine
     /// thread (or the cancelling thread); never block in them.
     func submit(_ request: GenerationRequest, onEvent: @escaping @Sendable (JobEvent) -> Void) -> Submission
+    /// The whole KV cache in tokens: no one request (prompt + completion) can be larger.
+    var kvCapacityTokens: Int { get }
+    /// The engine loop has work waiting and has not made progress for a while: liveness should fail.
+    var engineStalled: Bool { get }
+}
+
+extension CompletionBackend {
+    public var kvCapacityTokens: Int { Int.max }
+    public var engineStalled: Bool { false }
 }

@@ -242,10 +242,8 @@ public enum RequestDecoder {
 
     private static func common(_ fields: FieldReader, limits: Limits, maxTokensFloor: Int) throws -> CommonParameters {
         var p = CommonParameters()
-        guard let model = try fields.string("model") else {
-            throw APIError.invalid("'model' is required.", param: "model")
-        }
-        p.model = model
+        // Optional, as llama-server and vLLM have it: this server serves one model, so leaving it out means that one.
+        p.model = try fields.string("model") ?? ""
         let maxTokens = try fields.integer("max_tokens", maxTokensFloor...Int(Int32.max))
         let maxCompletion = try fields.integer("max_completion_tokens", maxTokensFloor...Int(Int32.max))
         p.maxTokens = maxCompletion ?? maxTokens

@@ -53,9 +53,15 @@ final class CompletionRun: Sendable {
     let sink: any ResponseSink
     let backend: any CompletionBackend
     let state: Mutex<State>
+    /// For the access log: the response id, token counts and the first job's wait in the lot.
+    let notes: ExchangeNotes
+    private let submitted = ContinuousClock.now
 
-    init(_ options: Options, header: ResponseHeader, jobs: [Job], sink: any ResponseSink, backend: any CompletionBackend) {
+    init(_ options: Options, header: ResponseHeader, jobs: [Job], sink: any ResponseSink, backend: any CompletionBackend,
+         notes: ExchangeNotes = ExchangeNotes()) {
         (self.options, self.header, self.jobs, self.sink, self.backend) = (options, header, jobs, sink, backend)
+        self.notes = notes
+        notes.set("id", header.id)
         var choices = [Choice](repeating: Choice(), count: jobs.count)
         if options.kind == .text && options.wantLogprobs {
             for i in choices.indices { choices[i].textLogprobs = CompletionLogprobs() }
@@ -101,6 +107,7 @@ final class CompletionRun: Sendable {
             }
             switch event {
             case .admitted:
+                if notes["queue_ms"] == nil { notes.set("queue_ms", CompletionRun.millis(since: submitted)) }
                 if options.stream { startStream(&s) }
             case .promptLogprobs(let entries):
                 promptLogprobs(position, entries, &s)
@@ -257,9 +264,17 @@ final class CompletionRun: Sendable {
                          cachedTokens: cachedByPrompt.values.reduce(0, +))
     }
 
+    static func millis(since start: ContinuousClock.Instant) -> String {
+        let elapsed = ContinuousClock.now - start
+        let ms = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) * 1e-15
+        return String((ms * 10).rounded() / 10)
+    }
+
     private func complete(_ s: inout State) {
         s.ended = true
         let usage = totalUsage(s)
+        notes.set("prompt_tokens", String(usage.promptTokens))
+        notes.set("completion_tokens", String(usage.completionTokens))
         if options.stream {
             if options.includeUsage {
                 switch options.kind {
@@ -294,8 +309,9 @@ final class CompletionRun: Sendable {
 
     private func fail(_ failure: JobFailure, _ s: inout State) {
         s.ended = true
-        if failure == .cancelled && sink.isClientGone { return }
         let error = APIError.from(failure)
+        notes.set("error", error.code ?? error.type)
+        if failure == .cancelled && sink.isClientGone { return }
         if s.streamStarted {
             write(OpenAICodec.event(OpenAICodec.errorJSON(error)))
             write(OpenAICodec.done)

@@ -21,8 +21,7 @@ public struct EmbeddingRequest: Sendable {
     public static func decode(_ body: [UInt8], limits: RequestDecoder.Limits, dimensions: Int) throws -> EmbeddingRequest {
         let fields = FieldReader(object: try RequestDecoder.object(body))
         var r = EmbeddingRequest()
-        guard let model = try fields.string("model") else { throw APIError.invalid("'model' is required.", param: "model") }
-        r.model = model
+        r.model = try fields.string("model") ?? ""
         guard let input = fields.value("input") else { throw APIError.invalid("'input' is required.", param: "input") }
         r.inputs = try PromptInput.list(input, field: "input", vocabularySize: limits.vocabularySize)
         guard r.inputs.count <= maxInputs else {

@@ -9,7 +9,7 @@ extension OpenAIService {
         let backend = try readyBackend()
         let body = try EmbeddingRequest.decode(
             request.body, limits: .init(vocabularySize: backend.vocabularySize), dimensions: backend.embeddingDimensions)
-        guard body.model == settings.servedModelName else { throw APIError.modelNotFound(body.model) }
+        guard settings.serves(body.model) else { throw APIError.modelNotFound(body.model) }
         let priority = try priority(request, body: body.priority)
         let id = OpenAIService.newID("embd-")
         let requests = try body.inputs.enumerated().map { i, input -> GenerationRequest in
@@ -29,6 +29,7 @@ extension OpenAIService {
                                      maxTokens: 0, priority: priority, queueTimeout: body.queueTimeout,
                                      embedding: backend.pooling)
         }
+        if let first = requests.first { request.notes.set("id", first.id) }
         EmbeddingRun(requests: requests, encoding: body.encoding, model: settings.servedModelName, sink: sink,
                      backend: backend).start()
     }

@@ -9,19 +9,22 @@ extension OpenAIService {
         let backend = try readyBackend()
         let body = try ResponsesRequest.decode(request.body, limits: .init(vocabularySize: backend.vocabularySize,
                                                                            samplingDefaults: backend.samplingDefaults))
-        guard body.common.model == settings.servedModelName else { throw APIError.modelNotFound(body.common.model) }
+        guard settings.serves(body.common.model) else { throw APIError.modelNotFound(body.common.model) }
         let priority = try priority(request, body: body.common.priority)
         let prompt = try OpenAIService.asInvalid(param: "input") { try backend.tokenize(chat: body.messages) }
         let maxTokens: Int
         do {
             maxTokens = try OpenAIService.maxTokens(requested: body.maxOutputTokens, default: settings.defaultMaxTokens,
-                                                    promptTokens: prompt.count, contextLength: backend.contextLength)
+                                                    promptTokens: prompt.count, contextLength: backend.contextLength,
+                                                    capacityTokens: backend.kvCapacityTokens)
         } catch var error as APIError {
             if error.param == "max_tokens" { error.param = "max_output_tokens" }
             if error.param == "messages" { error.param = "input" }
             throw error
         }
         let id = OpenAIService.newID("resp_")
+        request.notes.set("id", id)
+        request.notes.set("prompt_tokens", String(prompt.count))
         let settings = ResponseSettings(
             id: id, createdAt: Int(Date().timeIntervalSince1970), model: self.settings.servedModelName,
             instructions: body.instructions, maxOutputTokens: body.maxOutputTokens,

@@ -23,6 +23,9 @@ public final class OpenAIService: Sendable {
             self.apiKey = apiKey
             self.defaultMaxTokens = defaultMaxTokens
         }
+
+        /// A request's `model`; left out (empty) it means the one model served.
+        func serves(_ model: String) -> Bool { model.isEmpty || model == servedModelName }
     }
 
     public let settings: Settings
@@ -78,9 +81,10 @@ public final class OpenAIService: Sendable {
         }
     }
 
-    /// The route a probe-only listener carries besides /metrics.
+    /// The routes a probe-only listener carries besides /metrics.
     public func registerProbes(on router: inout Router) {
         router.add("GET", "/health") { [self] _, sink in health(sink) }
+        router.add("GET", "/health/live") { [self] _, sink in liveness(sink) }
     }
 
     var modelCard: ModelCard {
@@ -88,18 +92,32 @@ public final class OpenAIService: Sendable {
                   samplingDefaults: backendBox.withLock { $0 }?.samplingDefaults)
     }
 
+    private var engineStalled: Bool { backendBox.withLock { $0 }?.engineStalled ?? false }
+
+    /// Readiness: serving now. 503 while loading, from the moment shutdown starts, and while the engine is stuck.
     private func health(_ sink: any ResponseSink) {
         switch phase {
+        case .ready where engineStalled: sink.respond(.json(503, Array(#"{"status":"engine_stalled"}"#.utf8)))
         case .ready: sink.respond(.json(200, Array(#"{"status":"ok"}"#.utf8)))
         case .loading: sink.respond(.json(503, Array(#"{"status":"loading"}"#.utf8)))
         case .stopping: sink.respond(.json(503, Array(#"{"status":"shutting_down"}"#.utf8)))
         }
     }
 
+    /// Liveness: only a stuck engine loop fails it. Loading and draining are the process doing its job, and a
+    /// restart would only cut them short.
+    private func liveness(_ sink: any ResponseSink) {
+        if engineStalled {
+            sink.respond(.json(503, Array(#"{"status":"engine_stalled"}"#.utf8)))
+        } else {
+            sink.respond(.json(200, Array(#"{"status":"alive"}"#.utf8)))
+        }
+    }
+
     func readyBackend() throws -> any CompletionBackend {
         switch phase {
         case .loading: throw APIError.notReady("The model is still loading; retry shortly.")
-        case .stopping: throw APIError(status: 503, message: "The server is shutting down.", type: "service_unavailable", code: "shutting_down")
+        case .stopping: throw APIError.from(.shuttingDown)
         case .ready: break
         }
         guard let backend = backendBox.withLock({ $0 }) else { throw APIError.notReady("The model is still loading; retry shortly.") }
@@ -115,8 +133,10 @@ public final class OpenAIService: Sendable {
         return priority
     }
 
-    /// Default and explicit max_tokens against the context left after the prompt.
-    static func maxTokens(requested: Int?, default fallback: Int, promptTokens: Int, contextLength: Int) throws -> Int {
+    /// Default and explicit max_tokens against the context left after the prompt. A default is also capped by the KV
+    /// cache's whole capacity, so a request is never refused as too large for a number it did not send.
+    static func maxTokens(requested: Int?, default fallback: Int, promptTokens: Int, contextLength: Int,
+                          capacityTokens: Int = .max) throws -> Int {
         let room = contextLength - promptTokens
         if let requested {
             if promptTokens + requested > contextLength {
@@ -127,7 +147,8 @@ public final class OpenAIService: Sendable {
         guard room > 0 else {
             throw APIError.contextLengthExceeded(promptTokens: promptTokens, maxTokens: nil, contextLength: contextLength)
         }
-        return min(fallback, room)
+        // At least 1: a prompt that alone overfills the cache is refused by the scheduler, naming the prompt.
+        return max(1, min(fallback, room, capacityTokens - promptTokens))
     }
 
     static func newID(_ prefix: String) -> String {
@@ -167,7 +188,7 @@ public final class OpenAIService: Sendable {
         let body = try decode(request.body, .init(vocabularySize: backend.vocabularySize,
                                                   samplingDefaults: backend.samplingDefaults))
         let model = common(body).model
-        guard model == settings.servedModelName else { throw APIError.modelNotFound(model) }
+        guard settings.serves(model) else { throw APIError.modelNotFound(model) }
         let header = ResponseHeader(id: OpenAIService.newID(idPrefix), created: Int(Date().timeIntervalSince1970),
                                     model: settings.servedModelName, systemFingerprint: settings.systemFingerprint)
         return Preamble(backend: backend, body: body, priority: try priority(request, body: common(body).priority),
@@ -191,7 +212,8 @@ public final class OpenAIService: Sendable {
             let chat = p.body
             let prompt = try p.backend.tokenize(chat: chat.messages)
             let maxTokens = try OpenAIService.maxTokens(requested: chat.common.maxTokens, default: settings.defaultMaxTokens,
-                                                        promptTokens: prompt.count, contextLength: p.backend.contextLength)
+                                                        promptTokens: prompt.count, contextLength: p.backend.contextLength,
+                                                        capacityTokens: p.backend.kvCapacityTokens)
             let jobs = (0..<chat.common.n).map { i in
                 CompletionRun.Job(
                     request: generationRequest(
@@ -201,7 +223,8 @@ public final class OpenAIService: Sendable {
             }
             let options = CompletionRun.Options(kind: .chat, stream: chat.common.stream, includeUsage: chat.common.includeUsage,
                                                 wantLogprobs: chat.logprobs, echo: false)
-            return CompletionRun(options, header: p.header, jobs: jobs, sink: sink, backend: p.backend)
+            return CompletionRun(options, header: p.header, jobs: jobs, sink: sink, backend: p.backend,
+                                 notes: request.notes)
         }
         run.start()
     }
@@ -227,7 +250,8 @@ public final class OpenAIService: Sendable {
                     throw APIError.invalid("'prompt' must not be empty.", param: "prompt")
                 }
                 let maxTokens = try OpenAIService.maxTokens(requested: completion.common.maxTokens, default: 16,
-                                                            promptTokens: prompt.count, contextLength: p.backend.contextLength)
+                                                            promptTokens: prompt.count, contextLength: p.backend.contextLength,
+                                                        capacityTokens: p.backend.kvCapacityTokens)
                 for i in 0..<completion.common.n {
                     let index = promptIndex * completion.common.n + i
                     jobs.append(CompletionRun.Job(
@@ -241,7 +265,8 @@ public final class OpenAIService: Sendable {
             let options = CompletionRun.Options(kind: .text, stream: completion.common.stream,
                                                 includeUsage: completion.common.includeUsage,
                                                 wantLogprobs: completion.logprobs != nil, echo: completion.echo)
-            return CompletionRun(options, header: p.header, jobs: jobs, sink: sink, backend: p.backend)
+            return CompletionRun(options, header: p.header, jobs: jobs, sink: sink, backend: p.backend,
+                                 notes: request.notes)
         }
         run.start()
     }

@@ -14,8 +14,7 @@ public struct ResponsesRequest: Sendable {
     public static func decode(_ body: [UInt8], limits: RequestDecoder.Limits) throws -> ResponsesRequest {
         let fields = FieldReader(object: try RequestDecoder.object(body))
         var r = ResponsesRequest()
-        guard let model = try fields.string("model") else { throw APIError.invalid("'model' is required.", param: "model") }
-        r.common.model = model
+        r.common.model = try fields.string("model") ?? ""
         try rejectUnsupported(fields)
 
         r.instructions = try fields.string("instructions")

@@ -27,7 +27,10 @@ struct EngineLoop {
     mutating func run() {
         while true {
             let now = core.clock.monotonic()
-            let (aborts, shutting, deadline) = core.state.withLock { s in (s.takeAborts(), s.shuttingDown, s.graceDeadline) }
+            let (aborts, shutting, deadline) = core.state.withLock { s in
+                s.beat(now)
+                return (s.takeAborts(), s.shuttingDown, s.graceDeadline)
+            }
             for (seq, failure) in aborts {
                 if let i = running.index(of: seq) { end(i, .failed(failure)) }
             }

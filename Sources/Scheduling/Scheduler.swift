@@ -102,10 +102,26 @@ public final class Scheduler: Sendable {
 
     public func stats() -> SchedulerStats { core.stats() }
 
-    /// Stops admitting (new submits are rejected with `.shuttingDown`); running jobs get `grace` seconds to finish,
-    /// then every job still parked or running ends with `.failed(.shuttingDown)`. Returns when the loop has stopped.
+    /// Seconds the engine loop has gone without a pass while work waits or runs; nil when it is idle. A step of the
+    /// model takes milliseconds, so tens of seconds mean the loop is stuck.
+    public func stalledSeconds() -> Double? {
+        let now = core.clock.monotonic()
+        return core.state.withLock { $0.stalledFor(now: now) }
+    }
+
+    /// Ends the grace period of a shutdown under way at once: what still runs ends with `.failed(.shuttingDown)`.
+    public func endGrace() {
+        core.state.withLock { $0.endGrace(now: core.clock.monotonic()) }
+        core.wakeup.signal()
+    }
+
+    /// Stops admitting (new submits are rejected with `.shuttingDown`) and ends every parked job with
+    /// `.failed(.shuttingDown)` at once, so a gateway can retry it elsewhere instead of it waiting out the grace;
+    /// running jobs get `grace` seconds to finish, then what is left ends the same way. Returns when the loop has
+    /// stopped.
     public func shutdown(grace: Double) {
         let loopRunning = core.state.withLock { $0.beginShutdown(grace: grace, now: core.clock.monotonic()) }
+        for seq in core.state.withLock({ $0.parkedSeqs }) { core.abort(seq, .shuttingDown) }
         if loopRunning {
             core.wakeup.signal()
             loopDone.wait()

@@ -19,6 +19,8 @@ struct SchedulerState: Sendable {
     private(set) var shuttingDown = false
     private(set) var graceDeadline: Double?
     private(set) var loopStarted = false
+    /// When the engine loop last went round (monotonic seconds); liveness compares it with the clock.
+    private(set) var lastBeat: Double?
     var lastPublished: SchedulerStats?
     /// Block releases that found the block already free (must stay 0; tests check it).
     private(set) var doubleReleases = 0
@@ -45,6 +47,8 @@ struct SchedulerState: Sendable {
     /// A new job asks for a place in the lot.
     mutating func park(_ job: SchedulerJob, deadline: Double, now: Double) -> Arrival {
         if shuttingDown { return .refused(.shuttingDown) }
+        // An idle loop sleeps without beating; the first job after a quiet spell must not read as a stall.
+        if lot.isEmpty && active.isEmpty && lastBeat != nil { lastBeat = now }
         let entry = Lot.Entry(seq: job.seq, cost: job.costBlocks, priority: job.request.priority,
                               enqueuedAt: job.enqueuedMono, deadline: deadline)
         switch lot.offer(entry, now: now) {
@@ -71,6 +75,20 @@ struct SchedulerState: Sendable {
             graceDeadline = now + Swift.max(0, grace)
         }
         return loopStarted
+    }
+
+    /// The grace period ends now: the loop ends what still runs on its next pass.
+    mutating func endGrace(now: Double) {
+        guard shuttingDown else { return }
+        graceDeadline = Swift.min(graceDeadline ?? now, now)
+    }
+
+    mutating func beat(_ now: Double) { lastBeat = now }
+
+    /// Seconds since the loop last went round while work waits or runs; nil when idle or before the loop starts.
+    func stalledFor(now: Double) -> Double? {
+        guard let lastBeat, !lot.isEmpty || !active.isEmpty else { return nil }
+        return now - lastBeat
     }
 
     /// True once, for the caller that gets to start the loop.

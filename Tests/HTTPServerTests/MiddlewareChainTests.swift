@@ -110,7 +110,7 @@ private final class Records: Sendable {
         let lines = Shared<[String]>([])
         var router = Router()
         router.add("GET", "/x") { _, sink in sink.respond(.text(200, "x")) }
-        router.use(RequestLogMiddleware { line in lines.value.withLock { $0.append(line) } })
+        router.use(RequestLogMiddleware(lines: { line in lines.value.withLock { $0.append(line) } }))
         let sink = RouterTestClient(router: router).execute("GET", "/x", headers: [("Authorization", "Bearer sekrit")])
         sink.close(completed: true)
         let logged = lines.value.withLock { $0 }

@@ -97,11 +97,12 @@ private func finish(_ backend: FakeBackend, _ position: Int, _ vector: [Float], 
                               (#"{"model":"tiny","input":"a","dimensions":8}"#, "dimensions"),
                               (#"{"model":"tiny","input":"a","encoding_format":"hex"}"#, "encoding_format"),
                               (#"{"model":"tiny","input":["a",[1]]}"#, "input[1]"),
-                              (#"{"input":"a"}"#, "model")] {
+                              (#"{"model":3,"input":"a"}"#, "model")] {
             let sink = post(FakeBackend(), body)
             #expect(sink.status == 400, "\(body)")
             #expect((object(sink.text)["error"] as? [String: Any])?["param"] as? String == param, "\(body)")
         }
         #expect(post(FakeBackend(), #"{"model":"tiny","input":"a","dimensions":4}"#).response == nil)  // accepted
+        #expect(post(FakeBackend(), #"{"input":"a"}"#).response == nil)  // `model` left out: the one served
     }
 }

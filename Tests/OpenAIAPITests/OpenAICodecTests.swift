@@ -45,6 +45,8 @@ private func object(_ bytes: [UInt8]) -> [String: Any] {
             ChatMessageInput(role: "assistant", content: ""), ChatMessageInput(role: "system", content: "d"),
         ])
         #expect(r.common.model == "m")
+        // One model is served, so `model` may be left out; the service reads "" as that one.
+        #expect(try chat(#"{"messages":[{"role":"user","content":"x"}]}"#).common.model == "")
         #expect(r.common.maxTokens == 7)
         #expect(r.common.sampling.temperature == 0.5)
         #expect(r.common.sampling.topP == 0.9)
@@ -91,7 +93,7 @@ private func object(_ bytes: [UInt8]) -> [String: Any] {
         let cases: [(String, String?)] = [
             ("not json", nil),
             ("[1,2]", nil),
-            (#"{"messages":[{"role":"user","content":"x"}]}"#, "model"),
+            (#"{"model":5,"messages":[{"role":"user","content":"x"}]}"#, "model"),
             (#"{"model":"m"}"#, "messages"),
             (#"{"model":"m","messages":"hi"}"#, "messages"),
             (#"{"model":"m","messages":[]}"#, "messages"),
@@ -180,6 +182,11 @@ private func object(_ bytes: [UInt8]) -> [String: Any] {
         #expect(try OpenAIService.maxTokens(requested: nil, default: 512, promptTokens: 100, contextLength: 2048) == 512)
         #expect(try OpenAIService.maxTokens(requested: nil, default: 512, promptTokens: 1800, contextLength: 2048) == 248)
         #expect(try OpenAIService.maxTokens(requested: nil, default: 16, promptTokens: 10, contextLength: 2048) == 16)
+        // The default is capped by the whole KV cache too; an explicit number is left for the scheduler to judge.
+        #expect(try OpenAIService.maxTokens(requested: nil, default: 512, promptTokens: 100, contextLength: 2048,
+                                            capacityTokens: 256) == 156)
+        #expect(try OpenAIService.maxTokens(requested: 512, default: 512, promptTokens: 100, contextLength: 2048,
+                                            capacityTokens: 256) == 512)
         #expect(try OpenAIService.maxTokens(requested: 48, default: 16, promptTokens: 2000, contextLength: 2048) == 48)
         do {
             _ = try OpenAIService.maxTokens(requested: 100, default: 16, promptTokens: 2000, contextLength: 2048)

@@ -80,7 +80,8 @@ struct MetricsRegistryTests {
             #expect(exposition.help[family]?.isEmpty == false, "\(family) has no HELP")
             if exposition.types[family] == "counter" { #expect(family.hasSuffix("_total")) }
         }
-        #expect(exposition.value("valet_build_info", ["version": "1.2.3", "revision": "abc123"]) == 1)
+        #expect(exposition.value("valet_build_info", ["version": "1.2.3", "revision": "abc123", "kernel": "unknown"]) == 1)
+        #expect(exposition.value("valet_num_requests_waiting") == 0)
         #expect(exposition.value("valet_model_info", ["model": "SmolLM2-135M-Instruct", "quantization": "Q4_1"]) == 1)
         for priority in ["low", "normal", "high", "critical"] {
             #expect(exposition.value("valet_requests_waiting", ["priority": priority]) == 0)

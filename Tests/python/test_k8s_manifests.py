@@ -35,7 +35,14 @@ def by_kind(kind):
 def test_every_expected_object_is_shipped():
     kinds = sorted(d["kind"] for _, d in manifests())
     assert kinds == sorted(["Deployment", "Service", "ServiceMonitor", "PrometheusRule",
-                            "HorizontalPodAutoscaler", "PodDisruptionBudget"])
+                            "HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy", "ConfigMap"])
+
+
+def test_grafana_configmap_carries_the_shipped_dashboard():
+    configmap = by_kind("ConfigMap")
+    assert configmap["metadata"]["labels"]["grafana_dashboard"] == "1"
+    shipped = (ROOT / "grafana" / "dashboards" / "valet.json").read_text()
+    assert configmap["data"]["valet.json"] == shipped, "run python3 grafana/make_configmap.py"
 
 
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
@@ -52,7 +59,7 @@ def test_core_objects_match_the_kubernetes_schemas(version):
             pytest.fail(f"{name} ({doc['kind']}) against Kubernetes {version}: {e.message} at "
                         f"{'/'.join(str(p) for p in e.path)}")
         checked += 1
-    assert checked == 4
+    assert checked == 6
 
 
 # The Prometheus Operator's CRDs are not in the Kubernetes schemas. These are the parts of the
@@ -186,8 +193,12 @@ def test_probes_and_graceful_termination():
     deployment = by_kind("Deployment")
     pod = deployment["spec"]["template"]["spec"]
     (container,) = pod["containers"]
-    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+    for probe in ("startupProbe", "readinessProbe"):
         assert container[probe]["httpGet"] == {"path": "/health", "port": "probes"}, probe
+    # Liveness fails only for a stuck engine: a loading or draining pod is not restarted.
+    assert container["livenessProbe"]["httpGet"] == {"path": "/health/live", "port": "probes"}
+    # One slow answer on a busy node does not take a pod out of rotation.
+    assert container["readinessProbe"]["failureThreshold"] >= 3
     # The probe port the kubelet and the ServiceMonitor use is the one valet is told to serve probes on.
     probe_port = {p["name"]: p["containerPort"] for p in container["ports"]}["probes"]
     assert {e["name"]: e.get("value") for e in container["env"]}["VALET_PROBE_PORT"] == str(probe_port)
@@ -196,6 +207,8 @@ def test_probes_and_graceful_termination():
     assert env["VALET_HOST"] == "0.0.0.0"
     grace = int(env["VALET_SHUTDOWN_GRACE"])
     pre_stop = int(container["lifecycle"]["preStop"]["exec"]["command"][1])
+    # Long enough for endpoint removal to reach every proxy before SIGTERM (llm-d allows about 15 s).
+    assert pre_stop >= 15
     # Kubernetes' clock starts before preStop; Valet's grace starts at SIGTERM, after it. Leave time to cancel
     # the rest, flush the record and exit before SIGKILL.
     assert pod["terminationGracePeriodSeconds"] >= pre_stop + grace + 5
@@ -207,37 +220,69 @@ def test_probes_and_graceful_termination():
     assert "/var/lib/valet" in mounts and env["VALET_DB"].startswith("/var/lib/valet/")
 
 
-def test_autoscaler_metric_is_served_by_the_adapter_rule():
-    hpa = by_kind("HorizontalPodAutoscaler")
-    (metric,) = hpa["spec"]["metrics"]
-    assert metric["type"] == "Pods"
-    name = metric["pods"]["metric"]["name"]
+def _adapter_rules():
     with open(K8S / "prometheus-adapter" / "values.yaml") as f:
-        adapter = yaml.safe_load(f)
-    rules = adapter["rules"]["custom"]
-    (rule,) = [r for r in rules if r["name"]["as"] == name]
-    assert rule["seriesQuery"].startswith("valet_requests_waiting{")
-    assert re.fullmatch(rule["name"]["matches"], "valet_requests_waiting")
-    assert rule["resources"]["overrides"]["pod"] == {"resource": "pod"}
-    assert rule["resources"]["overrides"]["namespace"] == {"resource": "namespace"}
-    for placeholder in ("<<.Series>>", "<<.LabelMatchers>>", "<<.GroupBy>>"):
-        assert placeholder in rule["metricsQuery"]
+        return yaml.safe_load(f)["rules"]["custom"]
 
 
-def test_adapter_metrics_query_is_valid_promql(tmp_path):
+def test_autoscaler_metrics_are_served_by_the_adapter_rules():
+    hpa = by_kind("HorizontalPodAutoscaler")
+    metrics = hpa["spec"]["metrics"]
+    assert [m["type"] for m in metrics] == ["Pods", "Pods"]
+    names = [m["pods"]["metric"]["name"] for m in metrics]
+    # Parked work scales up; decode rows in use hold the count under a steady load (see hpa_rules_test.yml).
+    assert names == ["valet_requests_waiting", "valet_batch_occupancy"]
+    series = {"valet_requests_waiting": "valet_requests_waiting", "valet_batch_occupancy": "valet_requests_running"}
+    rules = _adapter_rules()
+    for name in names:
+        (rule,) = [r for r in rules if r["name"]["as"] == name]
+        assert rule["seriesQuery"].startswith(series[name] + '{job="valet",')
+        assert re.fullmatch(rule["name"]["matches"], series[name])
+        assert rule["resources"]["overrides"]["pod"] == {"resource": "pod"}
+        assert rule["resources"]["overrides"]["namespace"] == {"resource": "namespace"}
+        for placeholder in ("<<.Series>>", "<<.LabelMatchers>>", "<<.GroupBy>>"):
+            assert placeholder in rule["metricsQuery"]
+        # Scraped once: only the ServiceMonitor's job counts, whatever else scrapes the pod.
+        assert rule["metricsQuery"].count('job="valet"') == rule["metricsQuery"].count("<<.LabelMatchers>>")
+    # Two replicas at least, so the PDB's one disruption never leaves none.
+    assert hpa["spec"]["minReplicas"] >= 2 and by_kind("PodDisruptionBudget")["spec"]["maxUnavailable"] == 1
+
+
+def test_adapter_metrics_queries_are_valid_promql(tmp_path):
     promtool = shutil.which("promtool")
     if promtool is None:
         pytest.skip("promtool missing: `make deps` installs Debian's prometheus")
-    with open(K8S / "prometheus-adapter" / "values.yaml") as f:
-        (rule,) = yaml.safe_load(f)["rules"]["custom"]
-    # What the adapter sends for one pod of namespace "default".
-    expr = (rule["metricsQuery"].replace("<<.Series>>", "valet_requests_waiting")
-            .replace("<<.LabelMatchers>>", 'namespace="default",pod=~"valet-.*"')
-            .replace("<<.GroupBy>>", "pod"))
+    rules = []
+    for i, rule in enumerate(_adapter_rules()):
+        series = rule["seriesQuery"].split("{")[0]
+        # What the adapter sends for the pods of namespace "default".
+        expr = (rule["metricsQuery"].replace("<<.Series>>", series)
+                .replace("<<.LabelMatchers>>", 'namespace="default",pod=~"valet-.*"')
+                .replace("<<.GroupBy>>", "pod"))
+        rules.append({"record": f"adapter_{i}", "expr": expr})
     path = tmp_path / "adapter.yml"
-    path.write_text(yaml.safe_dump({"groups": [{"name": "adapter", "rules": [{"record": "adapter", "expr": expr}]}]}))
+    path.write_text(yaml.safe_dump({"groups": [{"name": "adapter", "rules": rules}]}))
     r = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_pod_hardening_and_placement():
+    deployment = by_kind("Deployment")
+    template = deployment["spec"]["template"]
+    pod = template["spec"]
+    (container,) = pod["containers"]
+    assert pod["automountServiceAccountToken"] is False
+    # Scraped once, by the ServiceMonitor: no annotation-based second scrape.
+    assert not any(k.startswith("prometheus.io/") for k in template["metadata"].get("annotations", {}))
+    (term,) = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    assert {"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]} in term["matchExpressions"]
+    key = [e for e in container["env"] if e["name"] == "VALET_API_KEY"]
+    assert key and "value" not in key[0] and key[0]["valueFrom"]["secretKeyRef"]["key"]
+    policy = by_kind("NetworkPolicy")
+    assert all(template["metadata"]["labels"].get(k) == v for k, v in policy["spec"]["podSelector"]["matchLabels"].items())
+    ports = {p["port"] for rule in policy["spec"]["ingress"] for p in rule["ports"]}
+    assert ports == {p["name"] for p in container["ports"]}
+    assert policy["spec"]["egress"] == []
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -279,9 +324,19 @@ def test_compose_wires_the_shipped_files():
         for mapping in service.get("ports", []):
             assert mapping.startswith("127.0.0.1:"), f"{mapping}: publish on loopback"
         for volume in service.get("volumes", []):
+            if isinstance(volume, dict):
+                continue
             source = volume.split(":")[0]
             if source.startswith("."):
-                assert (ROOT / "docker" / source).resolve().exists() or source == "../models", volume
+                assert (ROOT / "docker" / source).resolve().exists(), volume
+    assert "./prometheus/hpa_rules.yml:/etc/prometheus/hpa_rules.yml:ro" in prom_mounts
+    # The models directory: never created when missing (a clear error at `up`), and beside the image's /models, so
+    # a model baked in with FETCH_MODEL=1 is not hidden by it.
+    (models,) = [v for v in services["valet"]["volumes"] if isinstance(v, dict)]
+    assert models["source"] == "../models" and models["bind"]["create_host_path"] is False
+    assert models["target"] != "/models" and models["read_only"] is True
+    assert services["valet"]["environment"]["VALET_MODEL"].startswith("${VALET_MODEL:-" + models["target"] + "/")
+    assert services["valet"]["build"]["args"]["VALET_REVISION"] == "${VALET_REVISION:-unknown}"
     # The scrape target is the compose service name and port.
     prom = yaml.safe_load((ROOT / "docker" / "prometheus" / "prometheus.yml").read_text())
     (job,) = prom["scrape_configs"]

@@ -5,6 +5,8 @@
 #include <stddef.h>
 
 int valet_cpu_has_avx2(void);
+/// 1 when the kernels take the AVX2 path: the CPU has it and VALET_FORCE_SCALAR is not 1 (decided once).
+int valet_use_avx2(void);
 
 /// Elements per quantization block of the 32-wide types.
 #define VALET_QK 32

@@ -32,7 +32,8 @@ struct MetricFamily: Sendable {
 
 extension MetricFamily {
     static let buildInfo = MetricFamily(
-        .gauge, "valet_build_info", "Build of the running Valet; the value is always 1.", labels: ["version", "revision"])
+        .gauge, "valet_build_info", "Build of the running Valet and the CPU kernel path in use; the value is always 1.",
+        labels: ["version", "revision", "kernel"])
     static let modelInfo = MetricFamily(
         .gauge, "valet_model_info", "The model being served; the value is always 1.", labels: ["model", "quantization"])
 
@@ -40,6 +41,12 @@ extension MetricFamily {
     static let requestsWaiting = MetricFamily(
         .gauge, "valet_requests_waiting", "Jobs parked in the lot, by priority.", labels: ["priority"])
     static let batchSize = MetricFamily(.gauge, "valet_batch_size", "Sequences in the engine's current batched step.")
+    static let requestsWaitingAll = MetricFamily(
+        .gauge, "valet_num_requests_waiting", "Jobs parked in the lot, all priorities together (for routers and autoscalers).")
+    static let maxBatch = MetricFamily(
+        .gauge, "valet_scheduler_max_batch", "Sequences one engine step may decode (--max-batch).")
+    static let maxQueue = MetricFamily(
+        .gauge, "valet_scheduler_max_queue", "Jobs the lot may hold before arrivals get 429 (--max-queue).")
     static let capacityBlocks = MetricFamily(
         .gauge, "valet_capacity_blocks", "KV-cache blocks the scheduler may hand out.")
     static let capacityBlocksInUse = MetricFamily(
@@ -120,7 +127,7 @@ extension MetricFamily {
     /// Every family, for checks that the exposition holds exactly these.
     static let all: [MetricFamily] = [
         buildInfo, modelInfo,
-        requestsRunning, requestsWaiting, batchSize, capacityBlocks, capacityBlocksInUse, kvCacheUsage,
+        requestsRunning, requestsWaiting, batchSize, requestsWaitingAll, maxBatch, maxQueue, capacityBlocks, capacityBlocksInUse, kvCacheUsage,
         prefixCacheBlocks, prefixCacheQueries, prefixCacheHits, prefixCacheEvictions,
         promptTokens, generationTokens, requestSuccess, requestFailures, admissionRejections,
         preemptions, suspensions, recorderDropped,

@@ -10,6 +10,9 @@ struct SchedulerGauges: Sendable {
     private let capacityBlocksInUse: Gauge
     private let kvCacheUsage: Gauge
     private let prefixCacheBlocks: Gauge
+    private let waitingAll: Gauge
+    private let maxBatch: Gauge
+    private let maxQueue: Gauge
 
     init(in registry: PrometheusCollectorRegistry) {
         running = registry.gauge(.requestsRunning)
@@ -19,12 +22,21 @@ struct SchedulerGauges: Sendable {
         capacityBlocksInUse = registry.gauge(.capacityBlocksInUse)
         kvCacheUsage = registry.gauge(.kvCacheUsage)
         prefixCacheBlocks = registry.gauge(.prefixCacheBlocks)
+        waitingAll = registry.gauge(.requestsWaitingAll)
+        maxBatch = registry.gauge(.maxBatch)
+        maxQueue = registry.gauge(.maxQueue)
+    }
+
+    func setLimits(maxBatch: Int, maxQueue: Int) {
+        self.maxBatch.set(to: Double(maxBatch))
+        self.maxQueue.set(to: Double(maxQueue))
     }
 
     func set(running: Int, waiting: WaitingCounts, capacityBlocks: Int, usedBlocks: Int, cachedBlocks: Int,
              batchSize: Int) {
         self.running.set(to: Double(running))
         for (gauge, count) in zip(self.waiting, waiting.counts) { gauge.set(to: Double(count)) }
+        waitingAll.set(to: Double(waiting.counts.reduce(0, +)))
         self.capacityBlocks.set(to: Double(capacityBlocks))
         capacityBlocksInUse.set(to: Double(usedBlocks))
         kvCacheUsage.set(to: capacityBlocks > 0 ? Double(usedBlocks) / Double(capacityBlocks) : 0)

@@ -32,16 +32,16 @@ public final class ValetMetricsRegistry: Sendable {
     private let renderState = Mutex(RenderState())
 
     /// - Parameters:
-    ///   - version, revision: `valet_build_info` labels.
+    ///   - version, revision, kernel: `valet_build_info` labels (kernel: the CPU kernel path, `avx2` or `scalar`).
     ///   - model, quantization: `valet_model_info` labels, if already known (else call `setModelInfo`).
     ///   - contextLength: top of the token-count histograms.
     ///   - httpHandlers: route names used as the `handler` label (`chat_completions`, `metrics`, ...); anything else
     ///     is counted as `other`.
     public init(
-        version: String, revision: String, model: String? = nil, quantization: String? = nil,
+        version: String, revision: String, kernel: String = "unknown", model: String? = nil, quantization: String? = nil,
         contextLength: Int = 8_192, httpHandlers: [String] = []
     ) {
-        library.gauge(.buildInfo, version, revision).set(to: 1)
+        library.gauge(.buildInfo, version, revision, kernel).set(to: 1)
         scheduler = SchedulerGauges(in: library)
         prefixCache = PrefixCacheCounters(in: library)
         jobs = JobMetrics(contextLength: contextLength, in: library)
@@ -77,6 +77,11 @@ public final class ValetMetricsRegistry: Sendable {
 
     /// The scheduler's current state; call on every change (cheap: a handful of atomic stores). `cachedBlocks` are
     /// the prefix cache's evictable blocks, which `usedBlocks` does not count.
+    /// The scheduler's fixed limits, so alerts and autoscalers can compare live counts with them.
+    public func setSchedulerLimits(maxBatch: Int, maxQueue: Int) {
+        scheduler.setLimits(maxBatch: maxBatch, maxQueue: maxQueue)
+    }
+
     public func setSchedulerState(
         running: Int, waiting: WaitingCounts, capacityBlocks: Int, usedBlocks: Int, cachedBlocks: Int = 0,
         batchSize: Int

@@ -262,6 +262,10 @@ final class RecorderCore: Sendable {
     private func noteFailure(_ error: RecorderError) {
         writeFailures.wrappingAdd(1, ordering: .relaxed)
         lastWriteError.withLock { $0 = error }
+        if let log = options.log {
+            log("\(error)")
+            return
+        }
         let message = "valet recorder: \(error)\n"
         _ = message.withCString { write(STDERR_FILENO, $0, strlen($0)) }
     }

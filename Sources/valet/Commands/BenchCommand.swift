@@ -8,8 +8,8 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Measure prompt processing and generation speed of the engine.")
 
-    @Option(name: .long, help: "GGUF model file.")
-    var model: String
+    @Option(name: [.customShort("m"), .long], help: "GGUF model file.")
+    var model: String = ServeConfig().model
 
     @Option(name: [.customShort("t"), .long], help: "Worker threads (default: all cores).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount

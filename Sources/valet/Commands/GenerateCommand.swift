@@ -10,25 +10,25 @@ struct GenerateCommand: ParsableCommand {
         commandName: "generate",
         abstract: "Generate text for one prompt and stream it to stdout.")
 
-    @Option(name: .long, help: "GGUF model file.")
+    @Option(name: [.customShort("m"), .long], help: "GGUF model file.")
     var model: String = ServeConfig().model
 
-    @Option(name: .long, help: "The prompt text.")
+    @Option(name: [.customShort("p"), .long], help: "The prompt text.")
     var prompt: String
 
     @Flag(name: .long, help: "Wrap the prompt as a user message in the model's chat template.")
     var chat = false
 
-    @Option(name: .long, help: "Most tokens to generate.")
+    @Option(name: [.customShort("n"), .long], help: "Most tokens to generate.")
     var maxTokens: Int = 128
 
-    @Option(name: .long, help: "Sampling temperature; 0 is greedy.")
+    @Option(name: .long, parsing: .unconditional, help: "Sampling temperature; 0 is greedy.")
     var temperature: Float = 0
 
     @Option(name: .long, help: "Seed for sampling (same seed and prompt give the same text).")
     var seed: UInt64?
 
-    @Option(name: .long, help: "Worker threads (default: all cores).")
+    @Option(name: [.customShort("t"), .long], help: "Worker threads (default: all cores).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
     func validate() throws {

@@ -35,6 +35,11 @@ public struct ServeConfig: Sendable {
     public var db = "data/valet.sqlite"
     public var retentionSeconds = 7 * 86_400.0
     public var sampleInterval = 1.0
+    // Operations
+    public var logLevel = LogLevel.info
+    public var logFormat = LogFormat.text
+    /// Origins browsers may call the API from (`*` for any); empty sends no CORS headers at all.
+    public var allowedOrigins: [String] = []
 
     public init() {}
 
@@ -92,6 +97,24 @@ struct SettingResolver {
         raw(cli, option)?.0 ?? fallback
     }
 
+    /// A setting where empty cannot mean anything safe (a key, a name): given empty, as flag or as variable, it is
+    /// an error; not given at all, it is nil.
+    func nonEmpty(_ cli: String?, _ option: String, _ what: String) throws -> String? {
+        let name = SettingResolver.envName(option)
+        let (text, source): (String, String)
+        if let cli {
+            (text, source) = (cli, "--\(option)")
+        } else if let value = environment[name] {
+            (text, source) = (value, name)
+        } else {
+            return nil
+        }
+        guard !text.trimmingCharacters(in: .whitespaces).isEmpty else {
+            throw ConfigError(description: "\(source) is empty; \(what)")
+        }
+        return text
+    }
+
     func int(_ cli: String?, _ option: String, _ fallback: Int, _ range: ClosedRange<Int>) throws -> Int {
         guard let (text, source) = raw(cli, option) else { return fallback }
         guard let value = Int(text.trimmingCharacters(in: .whitespaces)), range.contains(value) else {
@@ -138,5 +161,41 @@ struct SettingResolver {
             throw ConfigError(description: "\(source): '\(text)' is not one of \(names)")
         }
         return value
+    }
+}
+
+/// Checks against the file system that `run` does just before starting, so a bad path is one line naming its flag
+/// and nothing (no `data/` directory, no database) is created first.
+extension ServeConfig {
+    public func checkPaths(fileManager: FileManager = .default) throws {
+        var isDirectory: ObjCBool = false
+        guard fileManager.fileExists(atPath: model, isDirectory: &isDirectory) else {
+            throw ConfigError(description: "--model: no file at '\(model)' (run `make model` for the default one)")
+        }
+        guard !isDirectory.boolValue else {
+            throw ConfigError(description: "--model: '\(model)' is a directory, not a GGUF file")
+        }
+        guard let handle = FileHandle(forReadingAtPath: model) else {
+            throw ConfigError(description: "--model: '\(model)' cannot be read")
+        }
+        let magic = (try? handle.read(upToCount: 4)) ?? nil
+        try? handle.close()
+        guard magic == Data("GGUF".utf8) else {
+            throw ConfigError(description: "--model: '\(model)' is not a GGUF file (it does not start with 'GGUF')")
+        }
+        guard recorderEnabled else { return }
+        if fileManager.fileExists(atPath: db, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw ConfigError(description: "--db: '\(db)' is a directory; give the path of a database file")
+        }
+        // The nearest ancestor that exists must be a directory, or the database's directory cannot be made.
+        var ancestor = URL(fileURLWithPath: db).deletingLastPathComponent()
+        while !fileManager.fileExists(atPath: ancestor.path, isDirectory: &isDirectory) {
+            let up = ancestor.deletingLastPathComponent()
+            if up.path == ancestor.path { return }
+            ancestor = up
+        }
+        guard isDirectory.boolValue else {
+            throw ConfigError(description: "--db: cannot create '\(db)': '\(ancestor.path)' is a file, not a directory")
+        }
     }
 }

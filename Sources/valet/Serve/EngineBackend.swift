@@ -65,4 +65,12 @@ final class EngineBackend: CompletionBackend {
     func submit(_ request: GenerationRequest, onEvent: @escaping @Sendable (JobEvent) -> Void) -> Submission {
         scheduler.submit(request, onEvent: onEvent)
     }
+
+    var kvCapacityTokens: Int { (scheduler.config.totalBlocks ?? 0) * scheduler.config.blockSize }
+
+    /// One step takes milliseconds even for a full prefill chunk on a loaded host; a minute without a pass while
+    /// work waits means the loop is stuck, and a restart is the cure.
+    static let stallSeconds = 60.0
+
+    var engineStalled: Bool { (scheduler.stalledSeconds() ?? 0) > EngineBackend.stallSeconds }
 }

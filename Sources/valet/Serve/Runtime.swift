@@ -11,6 +11,8 @@ struct Runtime: Sendable {
     var summary: String
     /// Stop admitting, let running jobs finish within the grace period, cancel the rest. Blocks until done.
     var shutdown: @Sendable (_ graceSeconds: Double) -> Void
+    /// Ends a shutdown's grace period at once (a second signal).
+    var endGrace: @Sendable () -> Void
     /// The weights' dominant type (e.g. `Q4_1`), for `valet_model_info`.
     var quantization: String
     /// The scheduler's live state.
@@ -44,7 +46,8 @@ struct Runtime: Sendable {
             + "kv-cache \(model.engine.totalBlocks) blocks of \(model.engine.blockSize), \(config.threads) threads; "
             + "sampling defaults \(sampling.summary); pooling \(config.pooling.rawValue)"
         return Runtime(backend: backend, summary: summary,
-                       shutdown: { grace in scheduler.shutdown(grace: grace) }, quantization: model.quantization,
+                       shutdown: { grace in scheduler.shutdown(grace: grace) }, endGrace: { scheduler.endGrace() },
+                       quantization: model.quantization,
                        stats: { scheduler.stats() })
     }
 

@@ -10,6 +10,8 @@ import Inference
 // argument-parser then rejects an unknown --scheduler itself and lists the valid names in the message.
 extension SchedulerConfig.Kind: ExpressibleByArgument {}
 extension Pooling: ExpressibleByArgument {}
+extension LogLevel: ExpressibleByArgument {}
+extension LogFormat: ExpressibleByArgument {}
 
 /// An on/off setting given as a word (`--prefix-cache off`), so the default can be turned off from the command line.
 enum OnOff: String, CaseIterable, ExpressibleByArgument {
@@ -44,107 +46,109 @@ struct ServeCommand: ParsableCommand {
     )
 
     // Model and API
-    @Option(help: help("GGUF model file.", "model", default: serve.model))
+    @Option(name: [.customShort("m"), .long], help: help("GGUF model file.", "model", default: serve.model))
     var model: String?
-    @Option(help: help("Model id clients send and see.", "served-model-name", default: "the file name without .gguf"))
+    @Option(parsing: .unconditional, help: help("Model id clients send and see.", "served-model-name", default: "the file name without .gguf"))
     var servedModelName: String?
-    @Option(help: help("Require 'Authorization: Bearer KEY' on the API routes; /health and /metrics stay open.",
+    @Option(parsing: .unconditional, help: help("Require 'Authorization: Bearer KEY' on the API routes; /health and /metrics stay open. Unset is no auth; an empty key is an error.",
                        "api-key", default: serve.apiKey ?? "none"))
     var apiKey: String?
-    @Option(help: help("Chat max_tokens when a request has none, capped by the context left.",
+    @Option(parsing: .unconditional, help: help("Chat max_tokens when a request has none, capped by the context left.",
                        "default-max-tokens", default: serve.defaultMaxTokens))
     var defaultMaxTokens: String?
 
     // Sampling defaults: what a request that leaves the field out gets.
     private static let llama = SamplingDefaults.llamaCpp
-    @Option(help: help("Default sampling temperature; 0 is greedy.", "temperature",
+    @Option(parsing: .unconditional, help: help("Default sampling temperature; 0 is greedy.", "temperature",
                        default: "the model's, else \(llama.temperature)"))
     var temperature: String?
-    @Option(help: help("Default top-p (nucleus) cut-off; 1 disables it.", "top-p", default: "the model's, else \(llama.topP)"))
+    @Option(parsing: .unconditional, help: help("Default top-p (nucleus) cut-off; 1 disables it.", "top-p", default: "the model's, else \(llama.topP)"))
     var topP: String?
-    @Option(help: help("Default top-k; 0 disables it.", "top-k", default: "the model's, else \(llama.topK)"))
+    @Option(parsing: .unconditional, help: help("Default top-k; 0 disables it.", "top-k", default: "the model's, else \(llama.topK)"))
     var topK: String?
-    @Option(help: help("Default min-p, relative to the most likely token; 0 disables it.", "min-p",
+    @Option(parsing: .unconditional, help: help("Default min-p, relative to the most likely token; 0 disables it.", "min-p",
                        default: "the model's, else \(llama.minP)"))
     var minP: String?
-    @Option(help: help("Default repetition penalty over the last 64 tokens; 1 disables it.", "repeat-penalty",
+    @Option(parsing: .unconditional, help: help("Default repetition penalty over the last 64 tokens; 1 disables it.", "repeat-penalty",
                        default: "the model's, else \(llama.repetitionPenalty)"))
     var repeatPenalty: String?
-    @Option(help: help("How /v1/embeddings pools the final hidden states: mean, last or cls.", "pooling",
+    @Option(parsing: .unconditional, help: help("How /v1/embeddings pools the final hidden states: mean, last or cls.", "pooling",
                        default: serve.pooling.rawValue))
     var pooling: Pooling?
 
     // HTTP
-    @Option(help: help("Address to listen on.", "host", default: http.host))
+    @Option(parsing: .unconditional, help: help("Address to listen on.", "host", default: http.host))
     var host: String?
-    @Option(help: help("Port to listen on.", "port", default: http.port))
+    @Option(name: [.customShort("p"), .long], parsing: .unconditional, help: help("Port to listen on.", "port", default: http.port))
     var port: String?
-    @Option(help: help("Largest request body in bytes; larger gets 413.", "max-body-bytes", default: http.maxBodyBytes))
+    @Option(parsing: .unconditional, help: help("Largest request body in bytes; larger gets 413.", "max-body-bytes", default: http.maxBodyBytes))
     var maxBodyBytes: String?
-    @Option(help: help("HTTP threads; streams never hold one while waiting.", "http-threads", default: http.threads))
+    @Option(parsing: .unconditional, help: help("HTTP threads; streams never hold one while waiting.", "http-threads", default: http.threads))
     var httpThreads: String?
-    @Option(help: help("Most open connections at once.", "max-connections", default: http.connectionLimit))
+    @Option(parsing: .unconditional, help: help("Most open connections at once.", "max-connections", default: http.connectionLimit))
     var maxConnections: String?
-    @Option(help: help("Most open connections from one client address; 0 is no limit (behind a proxy, raise it or use 0).",
+    @Option(parsing: .unconditional, help: help("Most open connections from one client address; 0 is no limit (behind a proxy, raise it or use 0).",
                        "max-connections-per-ip", default: http.connectionsPerAddress))
     var maxConnectionsPerIp: String?
-    @Option(help: help("Seconds an idle connection may stay open.", "connection-timeout",
+    @Option(parsing: .unconditional, help: help("Seconds an idle connection may stay open.", "connection-timeout",
                        default: http.connectionTimeout))
     var connectionTimeout: String?
-    @Option(help: help("Seconds a client has to send a whole request (headers and body); dripping bytes does not extend it.",
+    @Option(parsing: .unconditional, help: help("Seconds a client has to send a whole request (headers and body); dripping bytes does not extend it.",
                        "request-read-timeout", default: http.requestReadTimeout))
     var requestReadTimeout: String?
-    @Option(help: help("Request-body bytes all uploads together may buffer; beyond it an upload gets 503.",
+    @Option(parsing: .unconditional, help: help("Request-body bytes all uploads together may buffer; beyond it an upload gets 503.",
                        "max-buffered-body-bytes", default: http.maxBufferedBodyBytes))
     var maxBufferedBodyBytes: String?
-    @Option(help: help("Also serve /health and /metrics on this port, a listener of their own that API traffic cannot fill.",
+    @Option(parsing: .unconditional, help: help("Also serve /health and /metrics on this port, a listener of their own that API traffic cannot fill.",
                        "probe-port", default: "unset"))
     var probePort: String?
-    @Option(help: help("Largest request line + headers in bytes; larger gets 431.", "max-header-bytes",
+    @Option(parsing: .unconditional, help: help("Largest request line + headers in bytes; larger gets 431.", "max-header-bytes",
                        default: http.maxHeaderBytes))
     var maxHeaderBytes: String?
-    @Option(help: help("On SIGINT/SIGTERM, how long running streams may finish before they are cancelled.",
+    @Option(parsing: .unconditional, help: help("On SIGINT/SIGTERM, how long running streams may finish before they are cancelled.",
                        "shutdown-grace", default: duration(serve.shutdownGrace)))
     var shutdownGrace: String?
 
     // Engine
-    @Option(help: help("Engine compute threads.", "threads", default: "the number of CPUs"))
+    @Option(name: [.customShort("t"), .long], parsing: .unconditional,
+            help: help("Engine compute threads.", "threads", default: "the number of CPUs"))
     var threads: String?
 
     // Scheduler
-    @Option(help: help("KV-cache capacity in tokens (16-token blocks), shared by all running requests.",
+    @Option(parsing: .unconditional, help: help("KV-cache capacity in tokens (16-token blocks), shared by all running requests.",
                        "kv-cache-tokens", default: serve.kvCacheTokens))
     var kvCacheTokens: String?
-    @Option(help: help("KV-cache capacity in MiB instead of tokens.", "kv-cache-mib",
+    @Option(parsing: .unconditional, help: help("KV-cache capacity in MiB instead of tokens.", "kv-cache-mib",
                        default: serve.kvCacheMiB.map(String.init) ?? "unset"))
     var kvCacheMib: String?
-    @Option(help: help("Longest prompt + completion of one request; 0 uses the model's.", "ctx-size",
+    @Option(name: [.customShort("c"), .long], parsing: .unconditional,
+            help: help("Longest prompt + completion of one request; 0 uses the model's.", "ctx-size",
                        default: scheduling.ctxSize ?? 0))
     var ctxSize: String?
-    @Option(help: help("Most sequences decoded in one engine step.", "max-batch", default: scheduling.maxBatch))
+    @Option(parsing: .unconditional, help: help("Most sequences decoded in one engine step.", "max-batch", default: scheduling.maxBatch))
     var maxBatch: String?
-    @Option(help: help("Most prompt tokens prefilled per step, so long prompts don't stall streams.", "prefill-chunk",
+    @Option(parsing: .unconditional, help: help("Most prompt tokens prefilled per step, so long prompts don't stall streams.", "prefill-chunk",
                        default: scheduling.prefillChunk))
     var prefillChunk: String?
-    @Option(help: help("Most requests waiting in the lot; beyond it arrivals get 429.", "max-queue",
+    @Option(parsing: .unconditional, help: help("Most requests waiting in the lot; beyond it arrivals get 429.", "max-queue",
                        default: scheduling.maxQueue))
     var maxQueue: String?
-    @Option(help: help("How long a request may wait for capacity before a 503 queue_timeout; requests may lower or raise it with queue_timeout.",
+    @Option(parsing: .unconditional, help: help("How long a request may wait for capacity before a 503 queue_timeout; requests may lower or raise it with queue_timeout.",
                        "queue-timeout", default: duration(scheduling.queueTimeout)))
     var queueTimeout: String?
-    @Option(help: help("A high/critical request waiting this long preempts lower-priority running work.",
+    @Option(parsing: .unconditional, help: help("A high/critical request waiting this long preempts lower-priority running work.",
                        "preempt-after", default: duration(scheduling.preemptAfter)))
     var preemptAfter: String?
-    @Option(help: help("A waiting request rises one priority class after this long.", "aging-seconds",
+    @Option(parsing: .unconditional, help: help("A waiting request rises one priority class after this long.", "aging-seconds",
                        default: duration(scheduling.agingSeconds)))
     var agingSeconds: String?
-    @Option(help: help("How many times smaller requests may pass a waiting head that doesn't fit.", "max-overtakes",
+    @Option(parsing: .unconditional, help: help("How many times smaller requests may pass a waiting head that doesn't fit.", "max-overtakes",
                        default: scheduling.maxOvertakes))
     var maxOvertakes: String?
-    @Option(help: help("Admission policy: parking-lot (priorities, overtaking, preemption) or fifo.", "scheduler",
+    @Option(parsing: .unconditional, help: help("Admission policy: parking-lot (priorities, overtaking, preemption) or fifo.", "scheduler",
                        default: scheduling.kind.rawValue))
     var scheduler: SchedulerConfig.Kind?
-    @Option(help: help("Keep full KV blocks cached by content after their request, so later prompts with the same prefix skip recomputing it (on or off).",
+    @Option(parsing: .unconditional, help: help("Keep full KV blocks cached by content after their request, so later prompts with the same prefix skip recomputing it (on or off).",
                        "prefix-cache", default: OnOff(scheduling.prefixCache).rawValue))
     var prefixCache: OnOff?
 
@@ -152,19 +156,34 @@ struct ServeCommand: ParsableCommand {
     @Flag(help: help("Keep no job record: no SQLite file is opened or written; /metrics still serves live figures, /v1/metrics live stats only, /v1/jobs/{id} an error.",
                      "no-recorder", envValue: "=1", default: serve.recorderEnabled ? "off" : "on"))
     var noRecorder = false
-    @Option(help: help("SQLite database recording every job and queue samples.", "db", default: serve.db))
+    @Option(parsing: .unconditional, help: help("SQLite database recording every job and queue samples.", "db", default: serve.db))
     var db: String?
-    @Option(help: help("How long recorded rows are kept.", "retention", default: duration(serve.retentionSeconds)))
+    @Option(parsing: .unconditional, help: help("How long recorded rows are kept.", "retention", default: duration(serve.retentionSeconds)))
     var retention: String?
-    @Option(help: help("How often queue depth is sampled.", "sample-interval", default: duration(serve.sampleInterval)))
+    @Option(parsing: .unconditional, help: help("How often queue depth is sampled.", "sample-interval", default: duration(serve.sampleInterval)))
     var sampleInterval: String?
+
+    // Operations
+    @Option(parsing: .unconditional, help: help("Least severe log lines written: trace, debug, info, warning or error. info includes one access-log line per request.",
+                       "log-level", default: serve.logLevel.rawValue))
+    var logLevel: LogLevel?
+    @Option(parsing: .unconditional, help: help("Log lines as text (time level message key=value) or json (one object per line).",
+                       "log-format", default: serve.logFormat.rawValue))
+    var logFormat: LogFormat?
+    @Option(parsing: .unconditional, help: help("Comma-separated origins browsers may call the API from (CORS), or * for any.",
+                       "allowed-origins", default: "none (no CORS headers)"))
+    var allowedOrigins: String?
 
     func resolve(environment: [String: String]) throws -> ServeConfig {
         let r = SettingResolver(environment: environment)
         var c = ServeConfig()
         c.model = r.string(model, "model", c.model)
-        c.servedModelName = r.string(servedModelName, "served-model-name", ServeConfig.defaultServedName(forModel: c.model))
-        c.apiKey = r.raw(apiKey, "api-key")?.0
+        c.servedModelName = try r.nonEmpty(servedModelName, "served-model-name",
+                                           "leave it out to use the model file's name")
+            ?? ServeConfig.defaultServedName(forModel: c.model)
+        // Empty is an error whichever way it comes: as a flag it would lock everyone out, as a variable turn auth
+        // off, and neither is what someone who set it meant.
+        c.apiKey = try r.nonEmpty(apiKey, "api-key", "leave it unset to serve without auth, or give a key")
         c.defaultMaxTokens = try r.int(defaultMaxTokens, "default-max-tokens", c.defaultMaxTokens, 1...1_000_000)
         c.shutdownGrace = try r.seconds(shutdownGrace, "shutdown-grace", c.shutdownGrace)
         // The same ranges the API accepts for the request fields.
@@ -178,6 +197,9 @@ struct ServeCommand: ParsableCommand {
         c.pooling = try r.choice(pooling, "pooling", c.pooling)
         c.threads = try r.int(threads, "threads", c.threads, 1...1024)
         c.kvCacheTokens = try r.int(kvCacheTokens, "kv-cache-tokens", c.kvCacheTokens, 16...(1 << 26))
+        if let (_, tokens) = r.raw(kvCacheTokens, "kv-cache-tokens"), let (_, mib) = r.raw(kvCacheMib, "kv-cache-mib") {
+            throw ConfigError(description: "\(tokens) and \(mib) both size the KV cache; give only one")
+        }
         if r.raw(kvCacheMib, "kv-cache-mib") != nil {
             c.kvCacheMiB = try r.int(kvCacheMib, "kv-cache-mib", 0, 1...(1 << 20))
         }
@@ -219,6 +241,16 @@ struct ServeCommand: ParsableCommand {
         c.db = r.string(db, "db", c.db)
         c.retentionSeconds = try r.seconds(retention, "retention", c.retentionSeconds)
         c.sampleInterval = try r.seconds(sampleInterval, "sample-interval", c.sampleInterval, minimum: 0.01)
+
+        c.logLevel = try r.choice(logLevel, "log-level", c.logLevel)
+        c.logFormat = try r.choice(logFormat, "log-format", c.logFormat)
+        if let (text, source) = r.raw(allowedOrigins, "allowed-origins") {
+            let origins = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            for origin in origins where origin != "*" && !(origin.hasPrefix("http://") || origin.hasPrefix("https://")) {
+                throw ConfigError(description: "\(source): '\(origin)' is not an origin (scheme://host[:port]) or *")
+            }
+            c.allowedOrigins = origins
+        }
         return c
     }
 
@@ -226,9 +258,12 @@ struct ServeCommand: ParsableCommand {
         let config: ServeConfig
         do {
             config = try resolve(environment: ProcessInfo.processInfo.environment)
+            try config.checkPaths()
         } catch let error as ConfigError {
-            throw ValidationError(error.description)
+            // One line naming the setting, not the usage text: the flag was spelled right, its value was not.
+            throw CLIError(error.description)
         }
+        Log.configure(level: config.logLevel, format: config.logFormat)
         let code = Server(config: config).run()
         if code != 0 { throw ExitCode(code) }
     }

@@ -3,6 +3,7 @@ import OpenAIAPI
 import HTTPServer
 import Dispatch
 import Foundation
+import Inference
 import Synchronization
 
 final class Server {
@@ -29,7 +30,10 @@ final class Server {
         telemetry.register(on: &router, service: service)
         // Router-wide, so 404s, 405s and the server's own refusals are counted (and logged) too.
         router.use(HTTPMetricsMiddleware { telemetry.record($0) })
-        if Log.debugEnabled { router.use(RequestLogMiddleware { Log.debug($0) }) }
+        router.use(RequestLogMiddleware { Log.emit(Server.level(of: $0), "request", fields: $0.fields) })
+        if !config.allowedOrigins.isEmpty {
+            router.use(CORSMiddleware(allowedOrigins: config.allowedOrigins, errorResponse: APIError.httpErrorResponse))
+        }
 
         let server = HTTPServer(configuration: config.http, router: router, errorResponse: APIError.httpErrorResponse)
         let probes = config.probePort.map { port in
@@ -47,6 +51,8 @@ final class Server {
         } catch {
             Log.error("\(error)")
             server.stop()
+            probes?.stop()
+            telemetry.discardCreated()
             return 1
         }
         let host = config.http.host
@@ -60,22 +66,29 @@ final class Server {
             Log.error("\(error)")
             server.stop()
             probes?.stop()
-            telemetry.flush()
+            telemetry.discardCreated()
             return 1
         }
         telemetry.attach(stats: runtime.stats)
         telemetry.registry.setModelInfo(model: config.servedModelName, quantization: runtime.quantization)
         service.ready(backend: runtime.backend)
-        Log.info("valet \(ValetVersion.string) serving \(config.servedModelName) (\(runtime.summary)) on \(address); "
+        Log.info("valet \(ValetVersion.string) serving \(config.servedModelName) (\(runtime.summary); kernels \(KernelPath.name)) on \(address); "
                  + "scheduler \(config.scheduler.kind.rawValue), prefix-cache \(config.scheduler.prefixCache ? "on" : "off"), kv-cache \(config.kvCacheMiB.map { "\($0) MiB" } ?? "\(config.kvCacheTokens) tokens"), "
                  + "max-batch \(config.scheduler.maxBatch), max-queue \(config.scheduler.maxQueue), queue-timeout \(config.scheduler.queueTimeout)s, "
                  + "auth \(config.apiKey == nil ? "off" : "on"), recorder \(config.recorderEnabled ? config.db : "off")")
 
+        let cutShort = Atomic<Bool>(false)
+        signals.onRepeat { number in
+            Log.info("received \(Server.name(of: number)) again; ending the grace period now")
+            cutShort.store(true, ordering: .sequentiallyConsistent)
+            runtime.endGrace()
+        }
         let signal = signals.wait()
-        Log.info("received \(signal == SIGINT ? "SIGINT" : "SIGTERM"); stopping (grace \(config.shutdownGrace)s)")
+        Log.info("received \(Server.name(of: signal)); stopping (grace \(config.shutdownGrace)s; a second signal ends it at once)")
+        // Readiness fails first, so endpoints stop routing here while the drain runs.
         service.stopping()
         server.quiesce()
-        runtime.shutdown(config.shutdownGrace)
+        runtime.shutdown(cutShort.load(ordering: .sequentiallyConsistent) ? 0 : config.shutdownGrace)
         // Error events of cancelled streams still have to reach their clients.
         let deadline = Date().addingTimeInterval(2)
         while server.openExchanges > 0 && Date() < deadline { usleep(10_000) }
@@ -88,6 +101,17 @@ final class Server {
 }
 
 extension Server {
+    static func name(of signal: Int32) -> String { signal == SIGINT ? "SIGINT" : "SIGTERM" }
+
+    /// Failures stand out (5xx error, 4xx warning); probes and scrapes that succeed are debug, or they would be
+    /// most of the log.
+    static func level(of entry: AccessLogEntry) -> LogLevel {
+        if entry.status >= 500 { return .error }
+        if entry.status >= 400 { return .warning }
+        if entry.route == "/health" || entry.route == "/health/live" || entry.route == "/metrics" { return .debug }
+        return .info
+    }
+
     /// The probe listener keeps the API listener's address and request limits; a handful of connections and one
     /// thread are plenty for kubelets and scrapers.
     static func probeConfiguration(_ http: HTTPServerConfiguration, port: UInt16) -> HTTPServerConfiguration {
@@ -110,31 +134,42 @@ extension Server {
     }
 }
 
-/// Waits for one of a few signals, delivered on a dispatch queue rather than in a signal handler.
+/// Waits for one of a few signals, delivered on a dispatch queue rather than in a signal handler. Signals after the
+/// first go to the `onRepeat` action (none until one is set).
 final class SignalWaiter: @unchecked Sendable {
     // Written once in init; the sources must stay alive for as long as we wait.
     private var sources: [DispatchSourceSignal] = []
     private let semaphore = DispatchSemaphore(value: 0)
     private let received = SignalNumber()
+    private let count = Atomic<Int>(0)
+    private let repeatAction = Mutex<(@Sendable (Int32) -> Void)?>(nil)
 
     init(signals: [Int32]) {
         for number in signals {
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            let semaphore = self.semaphore
-            let received = self.received
-            source.setEventHandler {
-                received.set(number)
-                semaphore.signal()
-            }
+            source.setEventHandler { [weak self] in self?.received(number) }
             source.resume()
             sources.append(source)
+        }
+    }
+
+    private func received(_ number: Int32) {
+        if count.wrappingAdd(1, ordering: .sequentiallyConsistent).oldValue == 0 {
+            received.set(number)
+            semaphore.signal()
+        } else {
+            repeatAction.withLock { $0 }?(number)
         }
     }
 
     func wait() -> Int32 {
         semaphore.wait()
         return received.get()
+    }
+
+    func onRepeat(_ action: @escaping @Sendable (Int32) -> Void) {
+        repeatAction.withLock { $0 = action }
     }
 }
 

@@ -5,6 +5,7 @@ import HTTPServer
 import Foundation
 import Synchronization
 import ValetMetrics
+import Inference
 
 final class Telemetry: Sendable {
     let registry: ValetMetricsRegistry
@@ -13,18 +14,36 @@ final class Telemetry: Sendable {
     let sampler: QueueSampler?
     /// Builds the /v1/metrics document for a window; set once the scheduler runs.
     private let report = Mutex<(@Sendable (Double) throws -> V1MetricsReport)?>(nil)
+    /// What opening the record created (directories outermost first, then the database files), so a start that
+    /// fails later can leave the disk as it found it.
+    private let created: [String]
 
     init(config: ServeConfig, httpHandlers: [String]) throws {
-        registry = ValetMetricsRegistry(version: ValetVersion.string, revision: ValetVersion.revision,
+        registry = ValetMetricsRegistry(version: ValetVersion.string, revision: ValetVersion.revision, kernel: KernelPath.name,
                                         httpHandlers: httpHandlers + Telemetry.routes + ["method_not_allowed", "not_found", "unmatched"])
+        registry.setSchedulerLimits(maxBatch: config.scheduler.maxBatch, maxQueue: config.scheduler.maxQueue)
         guard config.recorderEnabled else {
             recorder = nil
             sampler = nil
+            created = []
             return
         }
-        let directory = URL(fileURLWithPath: config.db).deletingLastPathComponent().path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let recorder = try Recorder(path: config.db, options: RecorderOptions(retention: config.retentionSeconds))
+        let files = FileManager.default
+        var missing: [String] = []
+        var directory = URL(fileURLWithPath: config.db).deletingLastPathComponent()
+        while !files.fileExists(atPath: directory.path) {
+            missing.insert(directory.path, at: 0)
+            directory = directory.deletingLastPathComponent()
+        }
+        if !files.fileExists(atPath: config.db) {
+            missing += ["", "-wal", "-shm"].map { config.db + $0 }
+        }
+        created = missing
+        try files.createDirectory(atPath: URL(fileURLWithPath: config.db).deletingLastPathComponent().path,
+                                  withIntermediateDirectories: true)
+        var options = RecorderOptions(retention: config.retentionSeconds)
+        options.log = { Log.error("recorder: \($0)") }
+        let recorder = try Recorder(path: config.db, options: options)
         registry.attach(recorder: recorder)
         let sampler = QueueSampler(recorder: recorder, interval: config.sampleInterval)
         try sampler.start()
@@ -46,6 +65,13 @@ final class Telemetry: Sendable {
         sampler?.stop()
         _ = recorder?.flush()
         recorder?.close()
+    }
+
+    /// After a failed start: closes the record and removes what opening it created (never a database that was
+    /// there before).
+    func discardCreated() {
+        flush()
+        for path in created.reversed() { try? FileManager.default.removeItem(atPath: path) }
     }
 
     static let routes = ["/metrics", "/v1/metrics", "/v1/jobs/{id}"]
