@@ -41,6 +41,8 @@ REQUIRED_PANELS = {
     "Batch size": ["valet_batch_size"],
     "Lock wait p99 by lock": ["valet_lock_wait_seconds_bucket"],
     "Recorder drops": ["valet_recorder_dropped_total"],
+    "Recorder health": ["valet_recorder_degraded", "valet_recorder_write_errors_total"],
+    "Recorder database size": ["valet_recorder_database_bytes"],
     "Process CPU": ["process_cpu_seconds_total"],
     "Process memory": ["process_resident_memory_bytes"],
     "Prefix cache hit ratio": ["valet_prefix_cache_hits_total", "valet_prefix_cache_queries_total"],
@@ -106,7 +108,7 @@ def test_promtool_check_rules():
     r = subprocess.run([PROMTOOL, "check", "rules", str(PROM_DIR / "alerts.yml")],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "SUCCESS: 5 rules found" in r.stdout
+    assert "SUCCESS: 6 rules found" in r.stdout
 
 
 @needs_promtool
@@ -122,7 +124,7 @@ def test_alerts_cover_what_operators_page_on():
         rules = [r for g in yaml.safe_load(f)["groups"] for r in g["rules"]]
     names = {r["alert"] for r in rules}
     assert names == {"ValetInstanceDown", "ValetLotSaturated", "ValetHighTimeToFirstToken",
-                     "ValetHighRejectionRate", "ValetRecorderDropping"}
+                     "ValetHighRejectionRate", "ValetRecorderDropping", "ValetRecorderDegraded"}
     for r in rules:
         assert r["labels"]["severity"] in ("warning", "critical"), r["alert"]
         assert r["annotations"]["summary"] and r["annotations"]["description"], r["alert"]
