@@ -60,6 +60,22 @@ enum DatabaseFile {
         }
     }
 
+    /// The identities of the WAL and shared-memory files now at `path`.
+    static func sidecars(of path: String) -> [String: FileIdentity] {
+        var found: [String: FileIdentity] = [:]
+        for suffix in ["-wal", "-shm"] { found[suffix] = FileIdentity.of(path + suffix) }
+        return found
+    }
+
+    /// Removes those of `path`'s WAL and shared-memory files that are still the ones in `previous`: they belonged
+    /// to the database file that was replaced (SQLite keeps them when it closes a moved file), and the
+    /// replacement would otherwise replay that log into itself.
+    static func removeSidecars(of path: String, stillMatching previous: [String: FileIdentity]) {
+        for (suffix, identity) in previous where FileIdentity.of(path + suffix) == identity {
+            _ = unlink(path + suffix)
+        }
+    }
+
     private static func describe(_ code: Int32) -> String {
         String(cString: strerror(code))
     }

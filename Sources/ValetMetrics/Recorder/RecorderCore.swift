@@ -223,7 +223,9 @@ final class RecorderCore: Sendable {
             guard FileIdentity.of(path) != state.identity else { return writer }
             log(.warning, "recorder: the database file \(path) was deleted or replaced while open; "
                 + "writing to the file now at that path (created with its schema if missing) instead")
+            let sidecars = state.sidecars
             closeConnections()
+            DatabaseFile.removeSidecars(of: path, stillMatching: sidecars)
         }
         DatabaseFile.removeOrphanedSidecars(of: path)
         try DatabaseFile.createParentDirectory(of: path)
@@ -233,6 +235,7 @@ final class RecorderCore: Sendable {
         self.reader.withLock { $0 = reader }
         state.writer = writer
         state.identity = FileIdentity.of(path)
+        state.sidecars = DatabaseFile.sidecars(of: path)
         databaseBytes.store(DatabaseFile.bytes(path), ordering: .relaxed)
         return writer
     }
@@ -302,6 +305,8 @@ private final class WriterState: @unchecked Sendable {
     var writer: RecorderWriter?
     /// The file `writer` has open, as `path` named it when it was opened.
     var identity: FileIdentity?
+    /// The WAL and shared-memory files that went with it.
+    var sidecars: [String: FileIdentity] = [:]
     var failures = WriteFailureLog()
     /// Monotonic nanoseconds before which an unforced retry waits.
     var retryAt: UInt64 = 0
