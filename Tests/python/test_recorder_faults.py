@@ -128,14 +128,16 @@ def test_a_full_disk_degrades_the_recorder_and_every_job_is_written_once_space_r
         complete(server)
         # Fill what is left of the mount, to the last byte.
         filler = mount / "filler"
-        with open(filler, "wb") as f:
+        fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
             for chunk in (65536, 4096, 1):
                 try:
-                    while True:
-                        f.write(b"\0" * chunk)
-                        f.flush()
+                    while os.write(fd, b"\0" * chunk) > 0:
+                        pass
                 except OSError:
                     pass
+        finally:
+            os.close(fd)
         ids = [complete(server, f"Full {i}:") for i in range(10)]
         state = wait_for("a degraded recorder", lambda: (s := recorder_state(server))["state"] == "degraded" and s)
         assert "full" in state["last_error"], state
@@ -177,7 +179,10 @@ def test_a_read_only_database_is_a_one_line_startup_error():
             _mount_tmpfs(work, "4m")
             mounted = True
         existing = work / "valet.sqlite"
-        sqlite3.connect(existing).execute("CREATE TABLE t (x)").connection.commit()
+        made = sqlite3.connect(existing)
+        made.execute("CREATE TABLE t (x)")
+        made.commit()
+        made.close()
         if mounted:
             subprocess.run(["mount", "-o", "remount,ro", str(work)], check=True)
         else:
