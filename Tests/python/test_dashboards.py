@@ -43,6 +43,8 @@ REQUIRED_PANELS = {
     "Batch size": ["valet_batch_size"],
     "Lock wait p99 by lock": ["valet_lock_wait_seconds_bucket"],
     "Recorder drops": ["valet_recorder_dropped_total"],
+    "Recorder health": ["valet_recorder_degraded", "valet_recorder_write_errors_total"],
+    "Recorder database size": ["valet_recorder_database_bytes"],
     "Process CPU": ["process_cpu_seconds_total"],
     "Process memory": ["process_resident_memory_bytes"],
     "Prefix cache hit ratio": ["valet_prefix_cache_hits_total", "valet_prefix_cache_queries_total"],
@@ -113,7 +115,7 @@ def test_promtool_check_rules():
     r = subprocess.run([PROMTOOL, "check", "rules", str(PROM_DIR / "alerts.yml")],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "SUCCESS: 9 rules found" in r.stdout
+    assert "SUCCESS: 10 rules found" in r.stdout
 
 
 @needs_promtool
@@ -130,7 +132,7 @@ def test_alerts_cover_what_operators_page_on():
     names = {r["alert"] for r in rules}
     assert names == {"ValetInstanceDown", "ValetAllInstancesDown", "ValetQueueBacklog", "ValetHighTimeToFirstToken",
                      "ValetHighRejectionRate", "ValetQueueTimeouts", "ValetEngineErrors", "ValetRecorderDropping",
-                     "ValetScalarKernels"}
+                     "ValetRecorderDegraded", "ValetScalarKernels"}
     runbooks = (PROM_DIR.parent / "README.md").read_text()
     for r in rules:
         assert r["labels"]["severity"] in ("warning", "critical"), r["alert"]

@@ -84,6 +84,13 @@ extension MetricFamily {
     static let recorderDropped = MetricFamily(
         .counter, "valet_recorder_dropped_total",
         "Queue and lock-wait samples dropped because the recorder buffer was full.")
+    static let recorderWriteErrors = MetricFamily(
+        .counter, "valet_recorder_write_errors_total",
+        "Recorder write attempts that failed (job rows kept in memory and retried), opening the database included.")
+    static let recorderDegraded = MetricFamily(
+        .gauge, "valet_recorder_degraded", "1 while the recorder's writes are failing and job rows wait in memory, else 0.")
+    static let recorderDatabaseBytes = MetricFamily(
+        .gauge, "valet_recorder_database_bytes", "Size of the SQLite job record: main file plus write-ahead log, in bytes.")
 
     static let timeToFirstToken = MetricFamily(
         .histogram, "valet_time_to_first_token_seconds",
@@ -130,7 +137,7 @@ extension MetricFamily {
         requestsRunning, requestsWaiting, batchSize, requestsWaitingAll, maxBatch, maxQueue, capacityBlocks, capacityBlocksInUse, kvCacheUsage,
         prefixCacheBlocks, prefixCacheQueries, prefixCacheHits, prefixCacheEvictions,
         promptTokens, generationTokens, requestSuccess, requestFailures, admissionRejections,
-        preemptions, suspensions, recorderDropped,
+        preemptions, suspensions, recorderDropped, recorderWriteErrors, recorderDegraded, recorderDatabaseBytes,
         timeToFirstToken, interTokenLatency, endToEndLatency, queueTime, prefillTime, decodeTime,
         promptTokensPerRequest, generationTokensPerRequest, lockWait,
         httpRequests, httpRequestDuration,

@@ -13,8 +13,9 @@ public final class ValetMetricsRegistry: Sendable {
     public static let otherLabel = HTTPMetrics.other
 
     private struct RenderState {
-        var droppedSource: (@Sendable () -> UInt64)?
+        var recorder: (@Sendable () -> RecorderReading?)?
         var droppedReported: UInt64 = 0
+        var writeErrorsReported: UInt64 = 0
         var cpuReported: Double = 0
     }
 
@@ -25,6 +26,9 @@ public final class ValetMetricsRegistry: Sendable {
     private let preemptions: Counter
     private let suspensions: Counter
     private let recorderDropped: Counter
+    private let recorderWriteErrors: Counter
+    private let recorderDegraded: Gauge
+    private let recorderDatabaseBytes: Gauge
     private let http: HTTPMetrics
     private let process: ProcessGauges
     private let modelInfo = Mutex<(labels: [String], gauge: Gauge)?>(nil)
@@ -48,6 +52,9 @@ public final class ValetMetricsRegistry: Sendable {
         preemptions = library.counter(.preemptions)
         suspensions = library.counter(.suspensions)
         recorderDropped = library.counter(.recorderDropped)
+        recorderWriteErrors = library.counter(.recorderWriteErrors)
+        recorderDegraded = library.gauge(.recorderDegraded)
+        recorderDatabaseBytes = library.gauge(.recorderDatabaseBytes)
         http = HTTPMetrics(handlers: httpHandlers, in: library)
         process = ProcessGauges(in: library)
         if let model { setModelInfo(model: model, quantization: quantization ?? "unknown") }
@@ -68,10 +75,15 @@ public final class ValetMetricsRegistry: Sendable {
         }
     }
 
-    /// Makes `valet_recorder_dropped_total` follow this recorder's `droppedCount`.
+    /// Makes the `valet_recorder_*` families follow this recorder (its atomics, read at each scrape).
     public func attach(recorder: Recorder) {
         renderState.withLock { state in
-            state.droppedSource = { [weak recorder] in recorder?.droppedCount ?? 0 }
+            state.recorder = { [weak recorder] in
+                recorder.map {
+                    RecorderReading(dropped: $0.droppedCount, writeErrors: $0.writeFailureCount,
+                                    degraded: $0.isDegraded, databaseBytes: $0.databaseBytes)
+                }
+            }
         }
     }
 
@@ -147,13 +159,26 @@ public final class ValetMetricsRegistry: Sendable {
     }
 
     private func refreshScrapeTimeValues(_ state: inout RenderState) {
-        if let source = state.droppedSource {
-            let dropped = source()
-            if dropped > state.droppedReported {
-                recorderDropped.increment(by: Int64(dropped - state.droppedReported))
-                state.droppedReported = dropped
+        if let reading = state.recorder?() {
+            if reading.dropped > state.droppedReported {
+                recorderDropped.increment(by: Int64(reading.dropped - state.droppedReported))
+                state.droppedReported = reading.dropped
             }
+            if reading.writeErrors > state.writeErrorsReported {
+                recorderWriteErrors.increment(by: Int64(reading.writeErrors - state.writeErrorsReported))
+                state.writeErrorsReported = reading.writeErrors
+            }
+            recorderDegraded.set(to: reading.degraded ? 1 : 0)
+            recorderDatabaseBytes.set(to: Double(reading.databaseBytes))
         }
         process.update(from: ProcessMetrics.read(bootTime: bootTime), cpuReported: &state.cpuReported)
     }
+}
+
+/// The recorder's figures one scrape shows.
+private struct RecorderReading {
+    var dropped: UInt64
+    var writeErrors: UInt64
+    var degraded: Bool
+    var databaseBytes: Int
 }

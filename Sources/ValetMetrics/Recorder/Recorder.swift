@@ -2,33 +2,33 @@
 // by one writer thread in batched transactions, so recording never waits on disk.
 import Locks
 import Synchronization
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Records to one SQLite database (WAL, `synchronous=NORMAL`, schema migrated at startup).
 ///
-/// `record(_:)` only appends to a buffer under a short lock. Job rows are never dropped; queue and lock-wait samples
-/// are bounded by `RecorderOptions.sampleCapacity` and counted in `droppedCount` when the buffer is full. A row is
-/// committed at most one flush interval after it was recorded. Reads use a second connection and see committed
-/// rows only; call `flush()` first when a read must see everything recorded so far.
+/// `record(_:)` only appends to a buffer under a short lock. Job rows are never dropped: while writes fail they
+/// wait in memory and are written once the database accepts them again. Queue and lock-wait samples are bounded
+/// by `RecorderOptions.sampleCapacity` and counted in `droppedCount` when the buffer is full. A row is committed
+/// at most one flush interval after it was recorded while the database is healthy. `job(id:)` also answers for
+/// rows still in memory; the other reads see committed rows only (call `flush()` first to see everything).
+///
+/// If the database file is deleted or replaced while open, the writer notices before its next batch, logs it
+/// once and opens (or creates, schema included) the file now at `path`. `close()` checkpoints the write-ahead
+/// log, so afterwards the main file alone holds everything.
 public final class Recorder: Sendable {
     public let path: String
     public let options: RecorderOptions
-    private let core: RecorderCore
-    private let reader: Mutex<RecorderReader?>
+    let core: RecorderCore
     private let thread: WorkerThread
 
     /// Opens (creating it and its parent directory if needed) and migrates the database, then starts the writer.
-    public init(path: String, options: RecorderOptions = RecorderOptions()) throws(RecorderError) {
+    /// Throws `notWritable` for a database this process could not write. `log` receives the writer's messages.
+    public init(
+        path: String, options: RecorderOptions = RecorderOptions(),
+        log: @escaping RecorderLogSink = RecorderLog.standardError
+    ) throws(RecorderError) {
         self.path = path
         self.options = options
-        try Self.createParentDirectory(of: path)
-        let writer = try RecorderWriter(path: path)
-        reader = Mutex(try RecorderReader(path: path))
-        let core = RecorderCore(options: options, writer: writer)
+        let core = try RecorderCore(path: path, options: options, log: log)
         self.core = core
         thread = try WorkerThread { core.runWriter() }
     }
@@ -64,34 +64,49 @@ public final class Recorder: Sendable {
         }
     }
 
+    // MARK: Health (atomics, or a short lock)
+
     /// Samples dropped because the buffer was full (or busy, for lock-wait samples) since this recorder started.
     public var droppedCount: UInt64 { core.dropped.load(ordering: .relaxed) }
 
-    /// Failed write transactions since start (the rows were kept and retried). Also see `lastWriteError`.
+    /// Failed write attempts since start (the rows were kept and retried). Also see `lastWriteError`.
     public var writeFailureCount: UInt64 { core.writeFailures.load(ordering: .relaxed) }
 
     public var lastWriteError: RecorderError? { core.lastWriteError.withLock { $0 } }
 
-    /// Blocks until everything recorded before the call is committed (shutdown, tests).
-    /// Returns false if the recorder is already closed.
+    /// True while writes are failing (job rows then wait in memory).
+    public var isDegraded: Bool { core.degraded.load(ordering: .relaxed) }
+
+    /// The database's main file plus its write-ahead log, in bytes, as of the writer's last batch.
+    public var databaseBytes: Int { core.databaseBytes.load(ordering: .relaxed) }
+
+    /// State, last error and backlog, for `/v1/metrics`.
+    public var health: RecorderHealth { core.health() }
+
+    /// Blocks until everything recorded before the call is committed, or, while the database refuses writes,
+    /// until one more attempt failed (shutdown, tests). Returns false if the recorder is already closed.
     @discardableResult
     public func flush() -> Bool {
         core.signal.flushAndWait()
     }
 
-    /// Writes what is buffered, stops the writer and closes the database. Later records are ignored. Idempotent.
+    /// Writes what is buffered, checkpoints the write-ahead log into the main file, stops the writer and closes
+    /// the database. Later records are ignored. Idempotent.
     public func close() {
         guard core.beginClose() else { return }
         core.signal.stop()
         thread.join()
-        reader.withLock { $0 = nil }
     }
 
-    // MARK: Reading (committed rows only)
+    // MARK: Reading
 
-    /// The job with this client-visible id, or nil if none was recorded (or it was pruned).
+    /// The job with this client-visible id, or nil if none was recorded (or it was pruned). A job recorded but
+    /// not yet committed is answered from memory, so a client can read its own job right after its response.
     public func job(id: String) throws(RecorderError) -> JobRecord? {
-        try withReader { reader throws(RecorderError) in try reader.job(id: id) }
+        // Memory first: the writer drops a row from memory only after its commit, so a row missed here is
+        // already visible to the read below.
+        if let buffered = core.bufferedJob(id: id) { return buffered }
+        return try withReader { reader throws(RecorderError) in try reader.job(id: id) }
     }
 
     /// All-time counts and token sums, from the aggregate table (cost does not grow with the jobs table).
@@ -119,154 +134,10 @@ public final class Recorder: Sendable {
     }
 
     private func withReader<T>(_ body: (RecorderReader) throws(RecorderError) -> T) throws(RecorderError) -> T {
-        let result: Result<T, RecorderError> = reader.withLock { reader in
+        let result: Result<T, RecorderError> = core.reader.withLock { reader in
             guard let reader else { return .failure(.closed) }
             do throws(RecorderError) { return .success(try body(reader)) } catch { return .failure(error) }
         }
         return try result.get()
-    }
-
-    private static func createParentDirectory(of path: String) throws(RecorderError) {
-        guard let slash = path.lastIndex(of: "/") else { return }
-        let directory = String(path[..<slash])
-        guard !directory.isEmpty else { return }
-        var prefix = directory.hasPrefix("/") ? "/" : ""
-        for component in directory.split(separator: "/") {
-            prefix += component
-            if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
-                throw RecorderError.cannotCreateDirectory(path: prefix, errno: errno)
-            }
-            prefix += "/"
-        }
-    }
-}
-
-/// State shared by producers and the writer thread.
-final class RecorderCore: Sendable {
-    struct Pending {
-        var jobs: [JobRecord] = []
-        var samples: [QueueSample] = []
-        var lockWaits: [LockWaitSample] = []
-        var closed = false
-    }
-
-    let options: RecorderOptions
-    let buffer = InstrumentedLock(name: "recorder", Pending())
-    let signal = WriterSignal()
-    let dropped = Atomic<UInt64>(0)
-    let writeFailures = Atomic<UInt64>(0)
-    let lastWriteError = Mutex<RecorderError?>(nil)
-    private let writer: RecorderWriter
-
-    init(options: RecorderOptions, writer: RecorderWriter) {
-        self.options = options
-        self.writer = writer
-    }
-
-    func enqueue(_ job: JobRecord) {
-        let batchSize = options.batchSize
-        let wake = buffer.withLock { pending -> Bool in
-            guard !pending.closed else { return false }
-            pending.jobs.append(job)
-            return pending.jobs.count == batchSize
-        }
-        if wake { signal.wake() }
-    }
-
-    func enqueue(_ sample: QueueSample) {
-        let capacity = options.sampleCapacity
-        let accepted = buffer.withLock { pending -> Bool in
-            guard !pending.closed else { return true }
-            guard pending.samples.count + pending.lockWaits.count < capacity else { return false }
-            pending.samples.append(sample)
-            return true
-        }
-        if !accepted { dropped.wrappingAdd(1, ordering: .relaxed) }
-    }
-
-    func enqueue(_ wait: LockWaitSample, blocking: Bool) {
-        let capacity = options.sampleCapacity
-        let accepted: Bool
-        if blocking {
-            accepted = buffer.withLock { pending in Self.append(wait, to: &pending, capacity: capacity) }
-        } else {
-            accepted = buffer.withLockIfAvailable { pending in
-                Self.append(wait, to: &pending, capacity: capacity)
-            } ?? false
-        }
-        if !accepted { dropped.wrappingAdd(1, ordering: .relaxed) }
-    }
-
-    private static func append(_ wait: LockWaitSample, to pending: inout Pending, capacity: Int) -> Bool {
-        guard !pending.closed else { return true }
-        guard pending.samples.count + pending.lockWaits.count < capacity else { return false }
-        pending.lockWaits.append(wait)
-        return true
-    }
-
-    /// Marks the buffer closed; false if it already was.
-    func beginClose() -> Bool {
-        buffer.withLock { pending in
-            if pending.closed { return false }
-            pending.closed = true
-            return true
-        }
-    }
-
-    /// The writer thread's loop: sleep, drain, write, prune when due, acknowledge flushes; exit after closing.
-    func runWriter() {
-        // Waking twice per interval keeps a row's time in memory within one interval even with a slow commit.
-        let tick = UInt64(options.flushInterval * 1e9 / 2)
-        let pruneEvery = UInt64(options.pruneInterval * 1e9)
-        var nextPrune: UInt64 = 0
-        while true {
-            let (ticket, stopping) = signal.waitForWork(timeoutNanoseconds: tick)
-            drainAndWrite()
-            if let retention = options.retention, MetricsClock.monotonicNanoseconds() >= nextPrune {
-                var more = false
-                do throws(RecorderError) {
-                    more = try writer.prune(olderThan: MetricsClock.unixSeconds() - retention)
-                } catch {
-                    noteFailure(error)
-                }
-                nextPrune = more ? 0 : MetricsClock.monotonicNanoseconds() &+ pruneEvery
-            }
-            signal.completeFlush(ticket)
-            if stopping { break }
-        }
-        signal.markExited()
-    }
-
-    private func drainAndWrite() {
-        // Swapping the arrays out keeps the critical section O(1) whatever the backlog.
-        var batch = buffer.withLock { pending -> Pending in
-            var taken = Pending()
-            swap(&taken.jobs, &pending.jobs)
-            swap(&taken.samples, &pending.samples)
-            swap(&taken.lockWaits, &pending.lockWaits)
-            return taken
-        }
-        do throws(RecorderError) {
-            try writer.write(jobs: batch.jobs, samples: batch.samples, lockWaits: batch.lockWaits)
-        } catch {
-            noteFailure(error)
-            // Job rows go back to the front, in order, for the next attempt; samples are expendable.
-            let lostSamples = UInt64(batch.samples.count + batch.lockWaits.count)
-            if lostSamples > 0 { dropped.wrappingAdd(lostSamples, ordering: .relaxed) }
-            let jobs = batch.jobs
-            batch.jobs = []
-            if !jobs.isEmpty { buffer.withLock { $0.jobs.insert(contentsOf: jobs, at: 0) } }
-        }
-    }
-
-    private func noteFailure(_ error: RecorderError) {
-        writeFailures.wrappingAdd(1, ordering: .relaxed)
-        lastWriteError.withLock { $0 = error }
-        if let log = options.log {
-            log("\(error)")
-            return
-        }
-        let message = "valet recorder: \(error)\n"
-        _ = message.withCString { write(STDERR_FILENO, $0, strlen($0)) }
     }
 }

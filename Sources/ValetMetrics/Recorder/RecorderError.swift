@@ -9,6 +9,8 @@ public enum RecorderError: Error, Sendable, Equatable, CustomStringConvertible {
     case cannotCreateDirectory(path: String, errno: Int32)
     /// A file could not be opened.
     case cannotOpenFile(path: String, errno: Int32)
+    /// The database (or the directory that must hold its write-ahead log) cannot be written by this process.
+    case notWritable(path: String, reason: String)
     /// The writer thread could not be started.
     case thread(code: Int32)
     /// The recorder was closed.
@@ -24,6 +26,8 @@ public enum RecorderError: Error, Sendable, Equatable, CustomStringConvertible {
             "cannot create directory \(path) (errno \(errno))"
         case let .cannotOpenFile(path, errno):
             "cannot open \(path) (errno \(errno))"
+        case let .notWritable(path, reason):
+            "\(path) is not writable (\(reason))"
         case let .thread(code):
             "cannot start the recorder writer thread (error \(code))"
         case .closed:

@@ -11,9 +11,6 @@ public struct RecorderOptions: Sendable {
     public var batchSize: Int
     /// Queue and lock-wait samples held in memory at most; beyond it samples are dropped and counted.
     public var sampleCapacity: Int
-    /// Where the recorder's own complaints (a failed write) go, so they share the process's log format; nil writes
-    /// them to stderr as they are.
-    public var log: (@Sendable (String) -> Void)?
 
     public init(
         flushInterval: Double = 0.25,

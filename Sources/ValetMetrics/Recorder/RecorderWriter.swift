@@ -1,10 +1,11 @@
 // The writer thread's side of the database: batched inserts in one transaction, the totals upkeep, pruning.
+import CSQLite
 import Locks
 
 /// Owns the write connection and its prepared statements. Used only by the writer thread (and by `Recorder.init`
 /// before that thread starts).
 final class RecorderWriter: @unchecked Sendable {
-    private let db: SQLiteConnection
+    let db: SQLiteConnection
     private let insertJob: SQLiteStatement
     private let addTotals: SQLiteStatement
     private let insertSample: SQLiteStatement
@@ -14,6 +15,10 @@ final class RecorderWriter: @unchecked Sendable {
     init(path: String) throws(RecorderError) {
         let db = try SQLiteConnection(path: path, readOnly: false)
         self.db = db
+        // SQLite quietly opens a file it may not write read-only; every write would then fail.
+        if sqlite3_db_readonly(db.handle, "main") == 1 {
+            throw RecorderError.notWritable(path: path, reason: "SQLite could open it read-only only")
+        }
         let mode = try db.scalarText("PRAGMA journal_mode = WAL")
         guard mode?.lowercased() == "wal" else {
             throw RecorderError.sqlite(code: 0, message: "journal_mode is \(mode ?? "unknown")", context: "enabling WAL")
@@ -21,6 +26,7 @@ final class RecorderWriter: @unchecked Sendable {
         // NORMAL in WAL mode: a commit survives a process crash (kill -9); only power loss may lose the last ones.
         try db.execute("PRAGMA synchronous = NORMAL")
         try RecorderSchema.migrate(db)
+        try Self.probeWrite(db, path: path)
         insertJob = try db.prepare("""
             INSERT INTO jobs (id, model, priority, status, finish_reason, prompt_tokens, completion_tokens,
                               cost_blocks, enqueued_at, admitted_at, first_token_at, finished_at, error, cached_tokens, kind)
@@ -45,6 +51,29 @@ final class RecorderWriter: @unchecked Sendable {
             "DELETE FROM queue_samples WHERE rowid IN (SELECT rowid FROM queue_samples WHERE time < ?1 LIMIT 5000)",
             "DELETE FROM lock_waits WHERE rowid IN (SELECT rowid FROM lock_waits WHERE time < ?1 LIMIT 5000)",
         ].map { sql throws(RecorderError) in try db.prepare(sql) }
+    }
+
+    /// Commits one small write, so a database that cannot be written fails here, at startup, rather than at every
+    /// write batch. A full disk is not refused: the recorder starts degraded and writes once space returns.
+    private static func probeWrite(_ db: SQLiteConnection, path: String) throws(RecorderError) {
+        do throws(RecorderError) {
+            try db.execute("BEGIN IMMEDIATE")
+            try db.execute("PRAGMA user_version = \(RecorderSchema.currentVersion)")
+            try db.execute("COMMIT")
+        } catch {
+            try? db.execute("ROLLBACK")
+            if case let .sqlite(code, _, _) = error, code & 0xff == SQLITE_FULL { return }
+            if case let .sqlite(_, message, _) = error { throw RecorderError.notWritable(path: path, reason: message) }
+            throw error
+        }
+    }
+
+    /// Copies the whole write-ahead log into the main file and empties it, so the main file alone holds every
+    /// commit. Returns false if a reader kept part of the log from being copied.
+    func checkpoint() throws(RecorderError) -> Bool {
+        let statement = try db.prepare("PRAGMA wal_checkpoint(TRUNCATE)")
+        guard try statement.step() else { return true }
+        return statement.int(0) == 0
     }
 
     private struct TotalsKey: Hashable {

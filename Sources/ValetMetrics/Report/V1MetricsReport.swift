@@ -32,6 +32,9 @@ public struct V1MetricsReport: Encodable, Sendable {
     public var recorderEnabled: Bool
     /// Samples lost to a full recorder buffer since start.
     public var recorderDroppedTotal: UInt64
+    /// Whether the recorder keeps up with its database (`ok` or `degraded`, the last error, since when); nil
+    /// (JSON `null`) when the server keeps no record.
+    @ExplicitNull public var recorder: RecorderHealth?
     /// The `?window=` the history covers, in seconds.
     public var windowSeconds: Double
     /// Queue samples of the window, oldest first (`Recorder.queueHistory(since:)`).
@@ -42,8 +45,9 @@ public struct V1MetricsReport: Encodable, Sendable {
         totals: JobTotals?, recorderDroppedTotal: UInt64, windowSeconds: Double, history: [QueueSample],
         schedulerType: String = "parking_lot", recorderEnabled: Bool = true,
         counters: [String: Int] = [:], rejectedByReason: [String: Int] = [:],
-        prefixCache: PrefixCacheReport = PrefixCacheReport(enabled: false)
+        prefixCache: PrefixCacheReport = PrefixCacheReport(enabled: false), recorder: RecorderHealth? = nil
     ) {
+        self.recorder = recorder
         self.prefixCache = prefixCache
         self.cachedCapacity = prefixCache.cachedBlocks
         self.counters = counters
@@ -77,6 +81,7 @@ public struct V1MetricsReport: Encodable, Sendable {
         case totals
         case recorderEnabled = "recorder_enabled"
         case recorderDroppedTotal = "recorder_dropped_total"
+        case recorder
         case windowSeconds = "window_seconds"
         case history
     }

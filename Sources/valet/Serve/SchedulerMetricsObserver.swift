@@ -84,7 +84,8 @@ extension Telemetry {
                 prefixCache: PrefixCacheReport(
                     enabled: s.prefixCache.enabled, cachedBlocks: s.prefixCache.cachedBlocks,
                     queryTokens: s.prefixCache.queryTokens, hitTokens: s.prefixCache.hitTokens,
-                    evictions: s.prefixCache.evictions))
+                    evictions: s.prefixCache.evictions),
+                recorder: recorder?.health)
         }
     }
 }

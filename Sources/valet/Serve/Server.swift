@@ -24,7 +24,8 @@ final class Server {
         do {
             telemetry = try Telemetry(config: config, httpHandlers: router.labels)
         } catch {
-            Log.error("cannot open the job record '\(config.db)': \(error)")
+            Log.error("cannot use --db \(config.db) for the job record: \(error); "
+                      + "give a writable path with --db, or run with --no-recorder")
             return 1
         }
         telemetry.register(on: &router, service: service)

@@ -41,14 +41,22 @@ final class Telemetry: Sendable {
         created = missing
         try files.createDirectory(atPath: URL(fileURLWithPath: config.db).deletingLastPathComponent().path,
                                   withIntermediateDirectories: true)
-        var options = RecorderOptions(retention: config.retentionSeconds)
-        options.log = { Log.error("recorder: \($0)") }
-        let recorder = try Recorder(path: config.db, options: options)
+        let recorder = try Recorder(path: config.db, options: RecorderOptions(retention: config.retentionSeconds),
+                                    log: Telemetry.recorderLog)
         registry.attach(recorder: recorder)
         let sampler = QueueSampler(recorder: recorder, interval: config.sampleInterval)
         try sampler.start()
         self.recorder = recorder
         self.sampler = sampler
+    }
+
+    /// The recorder's messages in the process's log format.
+    static let recorderLog: RecorderLogSink = { level, message in
+        switch level {
+        case .info: Log.info(message)
+        case .warning: Log.warning(message)
+        case .error: Log.error(message)
+        }
     }
 
     /// The scheduler is up: /v1/metrics can report its live state.
