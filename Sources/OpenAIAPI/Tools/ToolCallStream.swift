@@ -45,8 +45,13 @@ struct ToolCallStream {
         switch scan.progress {
         case .text:
             let bytes = text.utf8.count
-            let hold = final ? 0 : Swift.max(ToolCallScanner.heldBack(text, syntax: syntax), trailingSpace(text))
-            sendContent(upTo: bytes - hold, &deltas)
+            // A possible marker start is held, and the space before it: a reply's content ends trimmed before its calls.
+            var end = bytes - (final ? 0 : ToolCallScanner.heldBack(text, syntax: syntax))
+            if !final {
+                let utf8 = Array(text.utf8)
+                while end > 0 && ToolCallScanner.isSpace(utf8[end - 1]) { end -= 1 }
+            }
+            sendContent(upTo: end, &deltas)
         case .invalid:
             if startedCalls == 0 || final {
                 plain = startedCalls == 0
@@ -77,10 +82,6 @@ struct ToolCallStream {
         guard end > contentSent else { return }
         deltas.append(.content(String(decoding: bytes[contentSent..<end], as: UTF8.self)))
         contentSent = end
-    }
-
-    private func trailingSpace(_ s: String) -> Int {
-        s.utf8.reversed().prefix { ToolCallScanner.isSpace($0) }.count
     }
 
     static func trimmedEnd(_ s: String) -> String {
