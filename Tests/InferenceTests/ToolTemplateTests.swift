@@ -92,3 +92,25 @@ private let history: [ChatMessage] = [
         #expect(gemma == "<bos><start_of_turn>user\n" + ChatTemplate.genericToolSection([weather]) + "\n\nHi<end_of_turn>\n<start_of_turn>model\n")
     }
 }
+
+@Suite struct ToolCallGrammarTests {
+    /// A stand-in for a compiled parameters schema: `{}` or `{"n": <digits>}`.
+    let arguments = GrammarExpr.choice([.text("{}"), .sequence([.text(#"{"n": "#), .oneOrMore(.chars(CharClass("0"..."9"))), .text("}")])])
+
+    @Test func forcesOneCallOfANamedToolInEachSyntax() throws {
+        for syntax in [ToolCallSyntax.hermes, .llama3, .mistral] {
+            let grammar = try CompiledGrammar(syntax.grammar(arguments: [("f", arguments), ("g_2", .text("{}"))], parallel: false))
+            let matcher = GrammarMatcher(grammar)
+            let one = syntax.start + syntax.call(name: "f", arguments: #"{"n": 12}"#) + syntax.end
+            var m = matcher
+            #expect(m.advance(Array(one.utf8)) && m.isComplete, "\(syntax.style)")
+            #expect(matcher.accepts(Array((syntax.start + syntax.call(name: "g_2", arguments: "{}") + syntax.end).utf8)))
+            #expect(!matcher.accepts(Array((syntax.start + syntax.call(name: "h", arguments: "{}") + syntax.end).utf8)))
+            #expect(!matcher.accepts(Array((syntax.start + syntax.call(name: "g_2", arguments: #"{"n": 1}"#) + syntax.end).utf8)))
+            let two = syntax.start + syntax.call(name: "f", arguments: "{}") + syntax.separator + syntax.call(name: "g_2", arguments: "{}") + syntax.end
+            #expect(!matcher.accepts(Array(two.utf8)))
+            #expect(GrammarMatcher(try CompiledGrammar(syntax.grammar(arguments: [("f", arguments), ("g_2", .text("{}"))], parallel: true)))
+                .accepts(Array(two.utf8)))
+        }
+    }
+}
