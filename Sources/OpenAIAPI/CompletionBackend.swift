@@ -18,10 +18,13 @@ public protocol CompletionBackend: Sendable {
     /// Text as tokens: `addSpecial` adds BOS when the model wants one, `parseSpecial` reads special tokens' text
     /// (`<|im_start|>`) as those tokens.
     func tokenize(text: String, addSpecial: Bool, parseSpecial: Bool) -> [Int32]
-    /// The chat template applied to the messages, ending with the assistant's generation prompt, as tokens.
-    func tokenize(chat messages: [ChatMessageInput]) throws -> [Int32]
-    /// The same rendering as text: exactly what `tokenize(chat:)` tokenizes.
-    func render(chat messages: [ChatMessageInput]) throws -> String
+    /// The chat template applied to the messages (and the tools, in the template's tool format), ending with the
+    /// assistant's generation prompt, as tokens.
+    func tokenize(chat messages: [ChatMessageInput], tools: [ToolSpec]) throws -> [Int32]
+    /// The same rendering as text: exactly what `tokenize(chat:tools:)` tokenizes.
+    func render(chat messages: [ChatMessageInput], tools: [ToolSpec]) throws -> String
+    /// How the model writes tool calls, for reading them out of its replies and forcing them.
+    var toolCallSyntax: ToolCallSyntax { get }
     /// Tokens back to text (special tokens as their text; invalid UTF-8 replaced).
     func detokenize(_ tokens: [Int32]) -> String
     /// The raw bytes of one token, for prompt logprobs.
@@ -38,4 +41,9 @@ public protocol CompletionBackend: Sendable {
 extension CompletionBackend {
     public var kvCapacityTokens: Int { Int.max }
     public var engineStalled: Bool { false }
+}
+
+extension CompletionBackend {
+    func tokenize(chat messages: [ChatMessageInput]) throws -> [Int32] { try tokenize(chat: messages, tools: []) }
+    func render(chat messages: [ChatMessageInput]) throws -> String { try render(chat: messages, tools: []) }
 }

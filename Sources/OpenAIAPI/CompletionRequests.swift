@@ -5,9 +5,14 @@ import Inference
 
 /// Made only by the decoder (hence no public init); the backend reads it.
 public struct ChatMessageInput: Sendable, Equatable {
-    /// system, user or assistant (`developer` arrives as system).
+    /// system, user, assistant or tool (`developer` arrives as system).
     public var role: String
+    /// Empty for an assistant turn that only called tools (`content: null`).
     public var content: String
+    /// An assistant turn's calls, as the client sends them back.
+    public var toolCalls: [ChatToolCall] = []
+    /// A tool turn: the call it answers.
+    public var toolCallID: String?
 }
 
 /// Fields both endpoints share.
@@ -32,6 +37,7 @@ public struct ChatCompletionRequest: Sendable {
     public var messages: [ChatMessageInput] = []
     public var logprobs = false
     public var topLogprobs: Int?
+    public var tools = ChatTools()
 }
 
 public struct CompletionRequest: Sendable {
@@ -121,7 +127,7 @@ public enum RequestDecoder {
                                required: String) throws -> (FieldReader, CommonParameters, JSONValue) {
         let fields = FieldReader(object: try object(body))
         let common = try common(fields, limits: limits, maxTokensFloor: maxTokensFloor)
-        try rejectUnsupported(fields)
+        try rejectUnsupported(fields, chat: required == "messages")
         guard let value = fields.value(required) else {
             throw APIError.invalid("'\(required)' is required.", param: required)
         }
@@ -137,6 +143,7 @@ public enum RequestDecoder {
         }
         guard !items.isEmpty else { throw APIError.invalid("'messages' must contain at least one message.", param: "messages") }
         request.messages = try items.enumerated().map { try message($0.element, index: $0.offset) }
+        request.tools = try ChatTools.decode(fields)
 
         if let logprobs = try fields.bool("logprobs") { request.logprobs = logprobs }
         request.topLogprobs = try fields.integer("top_logprobs", 0...20)
@@ -171,14 +178,28 @@ public enum RequestDecoder {
         let mapped: String
         switch role {
         case "system", "developer": mapped = "system"
-        case "user", "assistant": mapped = role
-        case "tool", "function":
-            throw APIError.unsupported("'\(param).role' is '\(role)': tool and function calling are not supported by this server.", param: "\(param).role")
+        case "user", "assistant", "tool": mapped = role
+        case "function":
+            throw APIError.unsupported("'\(param).role' is 'function': the legacy function-calling API is not supported; use 'tools' and 'tool' messages.", param: "\(param).role")
         default:
-            throw APIError.invalid("'\(param).role' must be one of system, user, assistant; got '\(role)'.", param: "\(param).role")
+            throw APIError.invalid("'\(param).role' must be one of system, user, assistant, tool; got '\(role)'.", param: "\(param).role")
         }
-        if fields.value("tool_calls") != nil || fields.value("function_call") != nil {
-            throw APIError.unsupported("'\(param)' carries tool calls: tool and function calling are not supported by this server.", param: "\(param).tool_calls")
+        if fields.value("function_call") != nil {
+            throw APIError.unsupported("'\(param).function_call' is the legacy function-calling API, which is not supported; use 'tool_calls'.", param: "\(param).function_call")
+        }
+        var toolCalls: [ChatToolCall] = []
+        if let value = fields.value("tool_calls") {
+            guard mapped == "assistant" else {
+                throw APIError.invalid("'\(param).tool_calls' is only allowed on assistant messages.", param: "\(param).tool_calls")
+            }
+            toolCalls = try self.toolCalls(value, param: "\(param).tool_calls")
+        }
+        var toolCallID: String?
+        if mapped == "tool" {
+            guard let id = try fields.string("tool_call_id").map({ $0 }) else {
+                throw APIError.invalid("'\(param).tool_call_id' is required on tool messages.", param: "\(param).tool_call_id")
+            }
+            toolCallID = id
         }
         let content: String
         switch fields.value("content") {
@@ -207,18 +228,51 @@ public enum RequestDecoder {
         case let other?:
             throw APIError.invalid("'\(param).content' must be a string or an array of text parts, got \(other.typeName).", param: "\(param).content")
         }
-        return ChatMessageInput(role: mapped, content: content)
+        return ChatMessageInput(role: mapped, content: content, toolCalls: toolCalls, toolCallID: toolCallID)
+    }
+
+    /// An assistant message's `tool_calls`: `[{"id", "type": "function", "function": {"name", "arguments"}}]`.
+    static func toolCalls(_ value: JSONValue, param: String) throws -> [ChatToolCall] {
+        guard case .array(let items) = value else {
+            throw APIError.invalid("'\(param)' must be an array, got \(value.typeName).", param: param)
+        }
+        return try items.enumerated().map { index, item in
+            let itemParam = "\(param)[\(index)]"
+            guard case .object(let object) = item else {
+                throw APIError.invalid("'\(itemParam)' must be an object, got \(item.typeName).", param: itemParam)
+            }
+            guard case .string(let id)? = object["id"] else {
+                throw APIError.invalid("'\(itemParam).id' must be a string.", param: "\(itemParam).id")
+            }
+            if let type = object["type"], type != .string("function") {
+                throw APIError.invalid("'\(itemParam).type' must be 'function'.", param: "\(itemParam).type")
+            }
+            guard case .object(let function)? = object["function"] else {
+                throw APIError.invalid("'\(itemParam).function' must be an object.", param: "\(itemParam).function")
+            }
+            guard case .string(let name)? = function["name"] else {
+                throw APIError.invalid("'\(itemParam).function.name' must be a string.", param: "\(itemParam).function.name")
+            }
+            let arguments: String
+            switch function["arguments"] {
+            case .string(let s)?: arguments = s.isEmpty ? "{}" : s
+            case nil, .null?: arguments = "{}"
+            case let other?: arguments = other.text
+            }
+            return ChatToolCall(id: id, name: name, arguments: arguments)
+        }
     }
 
     /// Features Valet lacks fail loudly rather than being silently ignored.
-    private static func rejectUnsupported(_ fields: FieldReader) throws {
-        for key in ["tools", "functions"] {
+    private static func rejectUnsupported(_ fields: FieldReader, chat: Bool) throws {
+        // Chat reads tools itself; the legacy `functions` API is refused everywhere.
+        for key in chat ? ["functions"] : ["tools", "functions"] {
             if let value = fields.value(key) {
                 if case .array(let items) = value, items.isEmpty { continue }
-                throw APIError.unsupported("'\(key)' is not supported: this server does not do tool or function calling.", param: key)
+                throw APIError.unsupported("'\(key)' is not supported here\(chat ? "; use 'tools'" : ""): tool calling is a chat feature.", param: key)
             }
         }
-        for key in ["tool_choice", "function_call"] {
+        for key in chat ? ["function_call"] : ["tool_choice", "function_call"] {
             if let value = fields.value(key), value != .string("none") {
                 throw APIError.unsupported("'\(key)' is not supported: this server does not do tool or function calling.", param: key)
             }

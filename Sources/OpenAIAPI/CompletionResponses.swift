@@ -90,11 +90,47 @@ public struct ChatLogprobs: Encodable, Sendable, Equatable {
     @ExplicitNull public var refusal: String? = nil
 }
 
-/// The assistant's whole message in a chat answer; this server never refuses.
+/// The assistant's whole message in a chat answer; this server never refuses. `content` is null when the reply
+/// only called tools, and `tool_calls` is left out when it called none.
 public struct AssistantMessage: Encodable, Sendable {
     public var role = "assistant"
-    public var content: String
+    @ExplicitNull public var content: String?
     @ExplicitNull public var refusal: String? = nil
+    public var toolCalls: [ToolCallBody]? = nil
+
+    enum CodingKeys: String, CodingKey { case role, content, refusal, toolCalls = "tool_calls" }
+}
+
+/// One call in a message: `{"id": "call_…", "type": "function", "function": {"name", "arguments"}}`.
+public struct ToolCallBody: Encodable, Sendable, Equatable {
+    public struct Function: Encodable, Sendable, Equatable {
+        public var name: String
+        /// JSON text, as OpenAI sends it.
+        public var arguments: String
+    }
+
+    public var id: String
+    public var type = "function"
+    public var function: Function
+
+    init(id: String, name: String, arguments: String) {
+        self.id = id
+        self.function = Function(name: name, arguments: arguments)
+    }
+}
+
+/// One piece of a streamed call: the first carries `id`, `type` and the name (with empty arguments), the rest
+/// only argument fragments.
+public struct ToolCallDeltaBody: Encodable, Sendable, Equatable {
+    public struct Function: Encodable, Sendable, Equatable {
+        public var name: String?
+        public var arguments: String
+    }
+
+    public var index: Int
+    public var id: String?
+    public var type: String?
+    public var function: Function
 }
 
 public struct ChatChoice: Encodable, Sendable {
@@ -103,9 +139,9 @@ public struct ChatChoice: Encodable, Sendable {
     @ExplicitNull public var logprobs: ChatLogprobs?
     public var finishReason: String
 
-    init(index: Int, content: String, logprobs: ChatLogprobs?, finishReason: String) {
+    init(index: Int, content: String?, toolCalls: [ToolCallBody]? = nil, logprobs: ChatLogprobs?, finishReason: String) {
         self.index = index
-        self.message = AssistantMessage(content: content)
+        self.message = AssistantMessage(content: content, toolCalls: toolCalls)
         self.logprobs = logprobs
         self.finishReason = finishReason
     }
@@ -157,6 +193,9 @@ public struct ChatChunkChoice: Encodable, Sendable {
     public struct Delta: Encodable, Sendable {
         public var role: String?
         public var content: String?
+        public var toolCalls: [ToolCallDeltaBody]?
+
+        enum CodingKeys: String, CodingKey { case role, content, toolCalls = "tool_calls" }
     }
 
     public var index: Int
@@ -164,9 +203,10 @@ public struct ChatChunkChoice: Encodable, Sendable {
     @ExplicitNull public var logprobs: ChatLogprobs?
     @ExplicitNull public var finishReason: String?
 
-    init(index: Int, role: String? = nil, content: String? = nil, logprobs: ChatLogprobs? = nil, finishReason: String? = nil) {
+    init(index: Int, role: String? = nil, content: String? = nil, toolCalls: [ToolCallDeltaBody]? = nil,
+         logprobs: ChatLogprobs? = nil, finishReason: String? = nil) {
         self.index = index
-        self.delta = Delta(role: role, content: content)
+        self.delta = Delta(role: role, content: content, toolCalls: toolCalls)
         self.logprobs = logprobs
         self.finishReason = finishReason
     }

@@ -27,6 +27,8 @@ final class CompletionRun: Sendable {
         var finish: FinishReason?
         var usage: Usage?
         var terminal = false
+        /// A streamed chat with tools: reads calls out of the reply as it grows.
+        var toolStream: ToolCallStream?
     }
 
     struct State {
@@ -45,6 +47,8 @@ final class CompletionRun: Sendable {
         var includeUsage: Bool
         var wantLogprobs: Bool
         var echo: Bool
+        /// Set when the reply is read for tool calls, in the model's syntax.
+        var toolSyntax: ToolCallSyntax? = nil
     }
 
     let options: Options
@@ -65,6 +69,9 @@ final class CompletionRun: Sendable {
         var choices = [Choice](repeating: Choice(), count: jobs.count)
         if options.kind == .text && options.wantLogprobs {
             for i in choices.indices { choices[i].textLogprobs = CompletionLogprobs() }
+        }
+        if let syntax = options.toolSyntax, options.stream {
+            for i in choices.indices { choices[i].toolStream = ToolCallStream(syntax: syntax) }
         }
         self.state = Mutex(State(choices: choices))
     }
@@ -192,7 +199,12 @@ final class CompletionRun: Sendable {
         switch options.kind {
         case .chat:
             let logprob = options.wantLogprobs ? ChatTokenLogprob(token) : nil
-            if options.stream {
+            if options.stream, var tools = s.choices[position].toolStream {
+                startStream(&s)
+                let deltas = tools.append(token.text)
+                s.choices[position].toolStream = tools
+                writeToolDeltas(index, deltas, logprob: logprob)
+            } else if options.stream {
                 startStream(&s)
                 guard !token.text.isEmpty || logprob != nil else { return }
                 write(chatChunk([ChatChunkChoice(index: index, content: token.text,
@@ -232,7 +244,13 @@ final class CompletionRun: Sendable {
         let index = jobs[position].index
         switch options.kind {
         case .chat:
-            write(chatChunk([ChatChunkChoice(index: index, finishReason: reason.rawValue)]))
+            var finish = reason.rawValue
+            if var tools = s.choices[position].toolStream {
+                writeToolDeltas(index, tools.finish(), logprob: nil)
+                s.choices[position].toolStream = tools
+                if !ParsedReply(tools.text, syntax: tools.syntax).calls.isEmpty { finish = "tool_calls" }
+            }
+            write(chatChunk([ChatChunkChoice(index: index, finishReason: finish)]))
         case .text:
             if options.echo && !s.choices[position].echoed {
                 // max_tokens 0 without logprobs: the echo is the whole answer.
@@ -290,9 +308,20 @@ final class CompletionRun: Sendable {
         switch options.kind {
         case .chat:
             let choices = jobs.enumerated().map { position, job in
-                ChatChoice(index: job.index, content: s.choices[position].text,
-                           logprobs: options.wantLogprobs ? ChatLogprobs(content: s.choices[position].chatLogprobs) : nil,
-                           finishReason: (s.choices[position].finish ?? .stop).rawValue)
+                var content: String? = s.choices[position].text
+                var calls: [ToolCallBody]?
+                var finish = (s.choices[position].finish ?? .stop).rawValue
+                if let syntax = options.toolSyntax {
+                    let reply = ParsedReply(s.choices[position].text, syntax: syntax)
+                    if !reply.calls.isEmpty {
+                        content = reply.content
+                        calls = reply.calls.map { ToolCallBody(id: OpenAIService.newID("call_"), name: $0.name, arguments: $0.arguments) }
+                        finish = "tool_calls"
+                    }
+                }
+                return ChatChoice(index: job.index, content: content, toolCalls: calls,
+                                  logprobs: options.wantLogprobs ? ChatLogprobs(content: s.choices[position].chatLogprobs) : nil,
+                                  finishReason: finish)
             }
             body = OpenAICodec.json(ChatCompletionResponse(header: header, choices: choices, usage: usage))
         case .text:
@@ -322,6 +351,27 @@ final class CompletionRun: Sendable {
     }
 
     private func write(_ bytes: [UInt8]) { sink.write(bytes) }
+
+    /// One chunk per delta; a token's logprobs ride on its first chunk, or on one of their own.
+    private func writeToolDeltas(_ index: Int, _ deltas: [ToolCallStream.Delta], logprob: ChatTokenLogprob?) {
+        var logprobs = logprob.map { ChatLogprobs(content: [$0]) }
+        for delta in deltas {
+            let choice: ChatChunkChoice
+            switch delta {
+            case .content(let text):
+                choice = ChatChunkChoice(index: index, content: text, logprobs: logprobs)
+            case .callStart(let call, let id, let name):
+                choice = ChatChunkChoice(index: index, toolCalls: [ToolCallDeltaBody(
+                    index: call, id: id, type: "function", function: .init(name: name, arguments: ""))], logprobs: logprobs)
+            case .arguments(let call, let fragment):
+                choice = ChatChunkChoice(index: index, toolCalls: [ToolCallDeltaBody(
+                    index: call, id: nil, type: nil, function: .init(name: nil, arguments: fragment))], logprobs: logprobs)
+            }
+            write(chatChunk([choice]))
+            logprobs = nil
+        }
+        if let logprobs { write(chatChunk([ChatChunkChoice(index: index, logprobs: logprobs)])) }
+    }
 
     private func chatChunk(_ choices: [ChatChunkChoice]) -> [UInt8] {
         OpenAICodec.event(ChatCompletionChunk(header: header, choices: choices, includeUsage: options.includeUsage, usage: nil))

@@ -210,7 +210,8 @@ public final class OpenAIService: Sendable {
         let run = try OpenAIService.asInvalid(param: "messages") { () throws -> CompletionRun in
             let p = try preamble(request, idPrefix: "chatcmpl-", decode: RequestDecoder.decodeChat, common: \.common)
             let chat = p.body
-            let prompt = try p.backend.tokenize(chat: chat.messages)
+            // Under `none` the tools stay out of the prompt, so the model has none to call.
+            let prompt = try p.backend.tokenize(chat: chat.messages, tools: chat.tools.active ? chat.tools.tools : [])
             let maxTokens = try OpenAIService.maxTokens(requested: chat.common.maxTokens, default: settings.defaultMaxTokens,
                                                         promptTokens: prompt.count, contextLength: p.backend.contextLength,
                                                         capacityTokens: p.backend.kvCapacityTokens)
@@ -222,7 +223,8 @@ public final class OpenAIService: Sendable {
                     index: i, promptIndex: 0, promptText: "")
             }
             let options = CompletionRun.Options(kind: .chat, stream: chat.common.stream, includeUsage: chat.common.includeUsage,
-                                                wantLogprobs: chat.logprobs, echo: false)
+                                                wantLogprobs: chat.logprobs, echo: false,
+                                                toolSyntax: chat.tools.active ? p.backend.toolCallSyntax : nil)
             return CompletionRun(options, header: p.header, jobs: jobs, sink: sink, backend: p.backend,
                                  notes: request.notes)
         }

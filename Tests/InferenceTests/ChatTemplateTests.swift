@@ -120,8 +120,8 @@ let conversations: [[ChatMessage]] = [
 
     @Test func rejectsUnknownRolesAndEmptyConversations() {
         let t = ChatTemplate(template: "<|im_start|>")
-        #expect(throws: ChatTemplateError("message 1 has role 'tool'; expected system, user or assistant")) {
-            try t.render([.user("Hi"), ChatMessage(role: "tool", content: "x")], addGenerationPrompt: true)
+        #expect(throws: ChatTemplateError("message 1 has role 'function'; expected system, user, assistant or tool")) {
+            try t.render([.user("Hi"), ChatMessage(role: "function", content: "x")], addGenerationPrompt: true)
         }
         #expect(throws: ChatTemplateError.self) { try t.render([], addGenerationPrompt: true) }
     }

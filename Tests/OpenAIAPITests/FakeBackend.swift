@@ -30,12 +30,17 @@ final class FakeBackend: CompletionBackend {
     func tokenize(text: String, addSpecial: Bool, parseSpecial: Bool) -> [Int32] {
         (addSpecial ? [1] : []) + text.utf8.map { Int32($0) }
     }
-    func tokenize(chat messages: [ChatMessageInput]) throws -> [Int32] {
-        messages.flatMap { $0.content.utf8.map { Int32($0) } }
+    let toolCallSyntax = ToolCallSyntax.hermes
+    func tokenize(chat messages: [ChatMessageInput], tools: [ToolSpec]) throws -> [Int32] {
+        (messages.map(\.content) + tools.map(\.name)).flatMap { $0.utf8.map { Int32($0) } }
     }
-    /// `role: content` lines, so a test can see which messages reached the template and in what order.
-    func render(chat messages: [ChatMessageInput]) throws -> String {
-        messages.map { "\($0.role): \($0.content)\n" }.joined()
+    /// `role: content` lines (and `tools: names`, calls as `-> name(arguments)`), so a test can see which messages
+    /// and tools reached the template and in what order.
+    func render(chat messages: [ChatMessageInput], tools: [ToolSpec]) throws -> String {
+        (tools.isEmpty ? "" : "tools: \(tools.map(\.name).joined(separator: ","))\n")
+            + messages.map { m in
+                "\(m.role): \(m.content)\n" + m.toolCalls.map { "-> \($0.name)(\($0.arguments))\n" }.joined()
+            }.joined()
     }
     func detokenize(_ tokens: [Int32]) -> String {
         String(decoding: tokens.map { UInt8(truncatingIfNeeded: $0) }, as: UTF8.self)

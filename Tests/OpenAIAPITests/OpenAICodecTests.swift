@@ -100,7 +100,8 @@ private func object(_ bytes: [UInt8]) -> [String: Any] {
             (#"{"model":"m","messages":[{"role":"robot","content":"x"}]}"#, "messages[0].role"),
             (#"{"model":"m","messages":[{"role":"user"}]}"#, "messages[0].content"),
             (#"{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{}}]}]}"#, "messages[0].content[0].type"),
-            (#"{"model":"m","messages":[{"role":"tool","content":"x"}]}"#, "messages[0].role"),
+            (#"{"model":"m","messages":[{"role":"tool","content":"x"}]}"#, "messages[0].tool_call_id"),
+            (#"{"model":"m","messages":[{"role":"function","content":"x"}]}"#, "messages[0].role"),
             ("{\(base),\"temperature\":\"hot\"}", "temperature"),
             ("{\(base),\"temperature\":3}", "temperature"),
             ("{\(base),\"top_p\":0}", "top_p"),
@@ -116,7 +117,7 @@ private func object(_ bytes: [UInt8]) -> [String: Any] {
             ("{\(base),\"logprobs\":true,\"top_logprobs\":21}", "top_logprobs"),
             ("{\(base),\"stream_options\":{\"include_usage\":true}}", "stream_options"),
             ("{\(base),\"stream\":true,\"stream_options\":{\"include_usage\":1}}", "stream_options.include_usage"),
-            ("{\(base),\"tools\":[{\"type\":\"function\"}]}", "tools"),
+            ("{\(base),\"tools\":[{\"type\":\"function\"}]}", "tools[0].function"),
             ("{\(base),\"tool_choice\":\"auto\"}", "tool_choice"),
             ("{\(base),\"response_format\":{\"type\":\"json_object\"}}", "response_format"),
             ("{\(base),\"priority\":\"urgent\"}", "priority"),
@@ -131,7 +132,6 @@ private func object(_ bytes: [UInt8]) -> [String: Any] {
             #expect(error?.type == "invalid_request_error", "\(json)")
             #expect(error?.param == param, "\(json)")
         }
-        #expect(chatError("{\(base),\"tools\":[{\"type\":\"function\"}]}")?.message.contains("not supported") == true)
         #expect(chatError("{\(base),\"response_format\":{\"type\":\"json_schema\"}}")?.message.contains("not supported") == true)
     }
 

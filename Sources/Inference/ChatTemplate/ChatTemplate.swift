@@ -67,25 +67,36 @@ public struct ChatTemplate: Sendable {
     /// (and `parseSpecial: true`), or the model sees two BOS tokens.
     public var rendersBOS: Bool { family.rendersBOS }
 
-    public static let roles: Set<String> = ["system", "user", "assistant"]
+    public static let roles: Set<String> = ["system", "user", "assistant", "tool"]
 
-    /// The prompt for `messages`; with `addGenerationPrompt` it ends where the assistant's reply begins.
-    public func render(_ messages: [ChatMessage], addGenerationPrompt: Bool) throws(ChatTemplateError) -> String {
-        try renderParts(messages, addGenerationPrompt: addGenerationPrompt).text
+    /// The prompt for `messages`; with `addGenerationPrompt` it ends where the assistant's reply begins. `tools`
+    /// are offered in the template's tool format (see `toolFormat`).
+    public func render(_ messages: [ChatMessage], tools: [ToolDefinition] = [],
+                       addGenerationPrompt: Bool) throws(ChatTemplateError) -> String {
+        try renderParts(messages, tools: tools, addGenerationPrompt: addGenerationPrompt).text
     }
 
-    /// The prompt with the spans that came from messages marked, for tokenizing them as plain text.
-    public func renderParts(_ messages: [ChatMessage], addGenerationPrompt: Bool) throws(ChatTemplateError) -> RenderedPrompt {
+    /// The prompt with the spans that came from messages marked, for tokenizing them as plain text. Tool
+    /// definitions, call arguments and tool results count as message text too.
+    public func renderParts(_ messages: [ChatMessage], tools: [ToolDefinition] = [],
+                            addGenerationPrompt: Bool) throws(ChatTemplateError) -> RenderedPrompt {
         guard !messages.isEmpty else { throw ChatTemplateError("the conversation has no messages") }
         for (i, m) in messages.enumerated() where !Self.roles.contains(m.role) {
-            throw ChatTemplateError("message \(i) has role '\(m.role)'; expected system, user or assistant")
+            throw ChatTemplateError("message \(i) has role '\(m.role)'; expected system, user, assistant or tool")
+        }
+        var messages = messages
+        var tools = tools
+        let usesTools = !tools.isEmpty || messages.contains { $0.role == "tool" || !$0.toolCalls.isEmpty }
+        if usesTools && toolFormat == .generic {
+            messages = Self.genericToolTurns(messages, tools: tools)
+            tools = []
         }
         var out = RenderedPrompt()
         switch family {
-        case .chatml: chatML(messages, addGenerationPrompt, &out)
-        case .llama3: llama3(messages, addGenerationPrompt, &out)
+        case .chatml: chatML(messages, tools, addGenerationPrompt, &out)
+        case .llama3: llama3(messages, tools, addGenerationPrompt, &out)
         case .llama2: llama2(messages, &out)
-        case .mistral: mistral(messages, &out)
+        case .mistral: mistral(messages, tools, &out)
         case .zephyr: zephyr(messages, addGenerationPrompt, &out)
         case .gemma: gemma(messages, addGenerationPrompt, &out)
         }
@@ -95,33 +106,97 @@ public struct ChatTemplate: Sendable {
     // MARK: Families
     // Roles are checked against `roles` first, so writing them as structure cannot smuggle anything in.
 
-    private func chatML(_ messages: [ChatMessage], _ generate: Bool, _ out: inout RenderedPrompt) {
-        if let system = defaultSystemMessage, messages[0].role != "system" {
+    /// With tools, the Hermes / Qwen2.5 layout: a `# Tools` section closes the system turn, calls are
+    /// `<tool_call>` blocks after the assistant's text, and consecutive results share one user turn.
+    private func chatML(_ messages: [ChatMessage], _ tools: [ToolDefinition], _ generate: Bool, _ out: inout RenderedPrompt) {
+        var turns = messages[...]
+        if !tools.isEmpty {
+            let system = turns.first?.role == "system" ? turns.removeFirst().content : (defaultSystemMessage ?? "")
+            out.structure("<|im_start|>system\n")
+            if !system.isEmpty {
+                out.content(system)
+                out.structure("\n\n")
+            }
+            out.structure("# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
+                + "You are provided with function signatures within <tools></tools> XML tags:\n<tools>")
+            for tool in tools {
+                out.structure("\n")
+                out.content(tool.json)
+            }
+            out.structure("\n</tools>\n\nFor each function call, return a json object with function name and arguments "
+                + "within <tool_call></tool_call> XML tags:\n<tool_call>\n{\"name\": <function-name>, "
+                + "\"arguments\": <args-json-object>}\n</tool_call><|im_end|>\n")
+        } else if let system = defaultSystemMessage, messages[0].role != "system" {
             out.structure("<|im_start|>system\n")
             out.content(system)
             out.structure("<|im_end|>\n")
         }
-        for m in messages {
-            out.structure("<|im_start|>\(m.role)\n")
-            out.content(m.content)
+        let syntax = ToolCallSyntax.hermes
+        var previous: String?
+        for m in turns {
+            defer { previous = m.role }
+            if m.role == "tool" {
+                if previous != "tool" { out.structure("<|im_start|>user") }
+                out.structure("\n<tool_response>\n")
+                out.content(m.content)
+                out.structure("\n</tool_response>")
+                continue
+            }
+            if previous == "tool" { out.structure("<|im_end|>\n") }
+            if m.toolCalls.isEmpty {
+                out.structure("<|im_start|>\(m.role)\n")
+                out.content(m.content)
+            } else {
+                out.structure("<|im_start|>\(m.role)")
+                if !m.content.isEmpty {
+                    out.structure("\n")
+                    out.content(m.content)
+                }
+                for call in m.toolCalls {
+                    out.structure("\n<tool_call>\n")
+                    out.content(syntax.call(name: call.name, arguments: call.arguments))
+                    out.structure("\n</tool_call>")
+                }
+            }
             out.structure("<|im_end|>\n")
         }
+        if previous == "tool" { out.structure("<|im_end|>\n") }
         if generate { out.structure("<|im_start|>assistant\n") }
     }
 
-    private func llama3(_ messages: [ChatMessage], _ generate: Bool, _ out: inout RenderedPrompt) {
+    /// With tools (Llama 3.1+ only; 3.0 takes the generic format), the tools lead the first user turn, a call
+    /// is the assistant's whole turn as JSON, and a result is an `ipython` turn.
+    private func llama3(_ messages: [ChatMessage], _ tools: [ToolDefinition], _ generate: Bool, _ out: inout RenderedPrompt) {
         out.structure(bosText)
         var messages = messages[...]
         if hasDateHeader {
             let system = messages.first?.role == "system" ? Self.trim(messages.removeFirst().content) : ""
-            out.structure("<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\n"
-                + "Today Date: \(dateString)\n\n")
+            out.structure("<|start_header_id|>system<|end_header_id|>\n\n" + (tools.isEmpty ? "" : "Environment: ipython\n")
+                + "Cutting Knowledge Date: December 2023\nToday Date: \(dateString)\n\n")
             out.content(system)
             out.structure("<|eot_id|>")
         }
+        var pendingTools = tools
+        let syntax = ToolCallSyntax.llama3
         for m in messages {
-            out.structure("<|start_header_id|>\(m.role)<|end_header_id|>\n\n")
-            out.content(Self.trim(m.content))
+            let role = m.role == "tool" ? "ipython" : m.role
+            out.structure("<|start_header_id|>\(role)<|end_header_id|>\n\n")
+            if m.role == "user" && !pendingTools.isEmpty {
+                out.structure("Given the following functions, please respond with a JSON for a function call with its "
+                    + "proper arguments that best answers the given prompt.\n\nRespond in the format {\"name\": function "
+                    + "name, \"parameters\": dictionary of argument name and its value}.Do not use variables.\n\n")
+                for tool in pendingTools {
+                    out.content(tool.json)
+                    out.structure("\n\n")
+                }
+                pendingTools = []
+            }
+            if m.toolCalls.isEmpty {
+                out.content(Self.trim(m.content))
+            } else {
+                out.content(m.toolCalls.map { syntax.call(name: $0.name, arguments: $0.arguments) }
+                    .joined(separator: syntax.separator))
+            }
             out.structure("<|eot_id|>")
         }
         if generate { out.structure("<|start_header_id|>assistant<|end_header_id|>\n\n") }
@@ -155,19 +230,39 @@ public struct ChatTemplate: Sendable {
         }
     }
 
-    private func mistral(_ messages: [ChatMessage], _ out: inout RenderedPrompt) {
+    /// With tools, Mistral v3's layout: `[AVAILABLE_TOOLS]` just before the last user turn, calls as a
+    /// `[TOOL_CALLS]` list, each result in `[TOOL_RESULTS]`.
+    private func mistral(_ messages: [ChatMessage], _ tools: [ToolDefinition], _ out: inout RenderedPrompt) {
         var (system, turns) = Self.foldSystem(messages)
         out.structure(bosText)
-        for m in turns {
+        let lastUser = turns.lastIndex { $0.role == "user" }
+        let syntax = ToolCallSyntax.mistral
+        for (i, m) in turns.enumerated() {
             if m.role == "user" {
                 var content = m.content
                 if let s = system {
                     content = "\(s)\n\n\(content)"
                     system = nil
                 }
+                if i == lastUser && !tools.isEmpty {
+                    out.structure("[AVAILABLE_TOOLS] [")
+                    out.content(tools.map(\.json).joined(separator: ", "))
+                    out.structure("][/AVAILABLE_TOOLS]")
+                }
                 out.structure("[INST] ")
                 out.content(content)
                 out.structure(" [/INST]")
+            } else if m.role == "tool" {
+                out.structure("[TOOL_RESULTS] ")
+                out.content(#"{"content": \#(ToolJSON.quote(m.content)), "call_id": \#(ToolJSON.quote(m.toolCallID ?? ""))}"#)
+                out.structure("[/TOOL_RESULTS]")
+            } else if !m.toolCalls.isEmpty {
+                out.content(m.content)
+                out.structure("[TOOL_CALLS] [")
+                out.content(m.toolCalls.map {
+                    String(syntax.call(name: $0.name, arguments: $0.arguments).dropLast()) + #", "id": \#(ToolJSON.quote($0.id))}"#
+                }.joined(separator: syntax.separator))
+                out.structure("]\(eosText)")
             } else {
                 out.content(m.content)
                 out.structure(eosText)
@@ -199,6 +294,53 @@ public struct ChatTemplate: Sendable {
             out.structure("<end_of_turn>\n")
         }
         if generate { out.structure("<start_of_turn>model\n") }
+    }
+
+    // MARK: The generic tool format
+
+    /// For families with no tool format of their own: the tools become a section of the system message, calls
+    /// `<tool_call>` blocks in the assistant's text, and results user turns of `<tool_response>` blocks (one turn
+    /// for consecutive results, so the families that insist on alternating turns accept it).
+    static func genericToolTurns(_ messages: [ChatMessage], tools: [ToolDefinition]) -> [ChatMessage] {
+        var input = messages
+        if !tools.isEmpty {
+            let section = genericToolSection(tools)
+            if input[0].role == "system" {
+                input[0].content += "\n\n" + section
+            } else {
+                input.insert(.system(section), at: 0)
+            }
+        }
+        let syntax = ToolCallSyntax.hermes
+        var turns: [ChatMessage] = []
+        var previous: String?
+        for m in input {
+            defer { previous = m.role }
+            switch m.role {
+            case "tool":
+                let block = "<tool_response>\n\(m.content)\n</tool_response>"
+                if previous == "tool" {
+                    turns[turns.count - 1].content += "\n" + block
+                } else {
+                    turns.append(.user(block))
+                }
+            case "assistant" where !m.toolCalls.isEmpty:
+                let calls = m.toolCalls.map { "<tool_call>\n\(syntax.call(name: $0.name, arguments: $0.arguments))\n</tool_call>" }
+                turns.append(.assistant((m.content.isEmpty ? "" : m.content + "\n") + calls.joined(separator: "\n")))
+            default:
+                turns.append(ChatMessage(role: m.role, content: m.content))
+            }
+        }
+        return turns
+    }
+
+    /// The generic format's system section.
+    static func genericToolSection(_ tools: [ToolDefinition]) -> String {
+        "# Tools\n\nYou can call the functions below. Each is a JSON object with its name, what it does, and the JSON "
+            + "Schema of its arguments:\n<tools>\n" + tools.map(\.json).joined(separator: "\n") + "\n</tools>\n\n"
+            + "To call functions, reply with nothing but one block per call:\n<tool_call>\n"
+            + "{\"name\": <function name>, \"arguments\": <the arguments as a JSON object>}\n</tool_call>\n"
+            + "Each result comes back to you in a <tool_response> block."
     }
 
     // MARK: Helpers
@@ -243,9 +385,9 @@ extension ChatTemplate {
     /// who types `<|im_end|>` gets those characters, not the end of their turn), and BOS added only when the
     /// tokenizer wants one and the template did not already write it.
     public func promptTokens(
-        _ messages: [ChatMessage], tokenizer: Tokenizer, addGenerationPrompt: Bool = true
+        _ messages: [ChatMessage], tools: [ToolDefinition] = [], tokenizer: Tokenizer, addGenerationPrompt: Bool = true
     ) throws(ChatTemplateError) -> [Int32] {
-        let prompt = try renderParts(messages, addGenerationPrompt: addGenerationPrompt)
+        let prompt = try renderParts(messages, tools: tools, addGenerationPrompt: addGenerationPrompt)
         return tokenizer.encode(prompt.text, addBOS: tokenizer.addBOSByDefault && !rendersBOS, parseSpecial: true,
                                 literal: prompt.contentRanges)
     }

@@ -31,21 +31,24 @@ final class EngineBackend: CompletionBackend {
     }
 
     private func messages(_ input: [ChatMessageInput]) -> [ChatMessage] {
-        input.map { ChatMessage(role: $0.role, content: $0.content) }
+        input.map { ChatMessage(role: $0.role, content: $0.content, toolCalls: $0.toolCalls, toolCallID: $0.toolCallID) }
     }
 
-    func tokenize(chat messages: [ChatMessageInput]) throws -> [Int32] {
+    var toolCallSyntax: ToolCallSyntax { model.template.toolCallSyntax }
+
+    func tokenize(chat messages: [ChatMessageInput], tools: [ToolSpec]) throws -> [Int32] {
         do {
-            return try model.template.promptTokens(self.messages(messages), tokenizer: model.tokenizer)
+            return try model.template.promptTokens(self.messages(messages), tools: tools.map(\.definition),
+                                                   tokenizer: model.tokenizer)
         } catch {
             throw APIError.invalid("The messages cannot be rendered with this model's chat template: \(error)", param: "messages")
         }
     }
 
-    func render(chat messages: [ChatMessageInput]) throws -> String {
+    func render(chat messages: [ChatMessageInput], tools: [ToolSpec]) throws -> String {
         let text: String
         do {
-            text = try model.template.render(self.messages(messages), addGenerationPrompt: true)
+            text = try model.template.render(self.messages(messages), tools: tools.map(\.definition), addGenerationPrompt: true)
         } catch {
             throw APIError.invalid("The messages cannot be rendered with this model's chat template: \(error)", param: "messages")
         }

@@ -1,0 +1,128 @@
+# Tool calling against a real `valet serve` and the real model: the tools reach the prompt in the template's
+# format (and stay out of it under tool_choice "none"), a tool-result round trip answers, replies with tools keep
+# OpenAI's shapes whole and streamed, and every malformed tools request is a 400 naming its field.
+import json
+
+import openai
+import pytest
+
+from test_openai_api import assert_error, post
+
+WEATHER = {"type": "function", "function": {
+    "name": "get_weather", "description": "The current weather in a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+TIME = {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object", "properties": {}}}}
+ASK = [{"role": "user", "content": "What is the weather in Paris?"}]
+
+
+def chat(valet, **body):
+    return post(valet, "/v1/chat/completions", {"model": valet.model_name, "temperature": 0, **body})
+
+
+def test_tools_enter_the_prompt_unless_the_choice_is_none(valet):
+    plain = chat(valet, messages=ASK, max_tokens=1).json()["usage"]["prompt_tokens"]
+    with_tools = chat(valet, messages=ASK, max_tokens=1, tools=[WEATHER]).json()["usage"]["prompt_tokens"]
+    two_tools = chat(valet, messages=ASK, max_tokens=1, tools=[WEATHER, TIME]).json()["usage"]["prompt_tokens"]
+    none = chat(valet, messages=ASK, max_tokens=1, tools=[WEATHER], tool_choice="none").json()["usage"]["prompt_tokens"]
+    assert plain < with_tools < two_tools
+    assert none == plain
+
+
+def test_tool_result_round_trip_answers(valet):
+    client = valet.client()
+    history = ASK + [
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "call_abc", "type": "function",
+             "function": {"name": "get_weather", "arguments": json.dumps({"city": "Paris"})}}]},
+        {"role": "tool", "tool_call_id": "call_abc", "content": json.dumps({"temperature_c": 18, "sky": "sunny"})},
+    ]
+    r = client.chat.completions.create(model=valet.model_name, messages=history, tools=[WEATHER], tool_choice="none",
+                                       temperature=0, max_tokens=48)
+    choice = r.choices[0]
+    assert choice.message.role == "assistant"
+    assert choice.message.content and choice.message.tool_calls is None
+    assert choice.finish_reason in ("stop", "length")
+    # The history is rendered: the round trip's prompt is longer than the question alone.
+    assert r.usage.prompt_tokens > chat(valet, messages=ASK, max_tokens=1).json()["usage"]["prompt_tokens"] + 20
+
+
+def _valid_call(call, tools):
+    assert call.id.startswith("call_") and call.type == "function"
+    assert call.function.name in {t["function"]["name"] for t in tools}
+    assert isinstance(json.loads(call.function.arguments), dict)
+
+
+def test_auto_replies_keep_openais_shape_whole_and_streamed(valet):
+    client = valet.client()
+    r = client.chat.completions.create(model=valet.model_name, messages=ASK, tools=[WEATHER, TIME], temperature=0,
+                                       max_tokens=64)
+    choice = r.choices[0]
+    if choice.message.tool_calls:
+        assert choice.finish_reason == "tool_calls"
+        for call in choice.message.tool_calls:
+            _valid_call(call, [WEATHER, TIME])
+    else:
+        assert choice.message.content is not None and choice.finish_reason in ("stop", "length")
+
+    stream = client.chat.completions.create(model=valet.model_name, messages=ASK, tools=[WEATHER, TIME], temperature=0,
+                                            max_tokens=64, stream=True)
+    content, calls, finish = "", {}, []
+    for chunk in stream:
+        for c in chunk.choices:
+            delta = c.delta
+            content += delta.content or ""
+            for d in delta.tool_calls or []:
+                if d.index not in calls:
+                    # The first delta of a call carries its id, type and name.
+                    assert d.id and d.type == "function" and d.function.name
+                    calls[d.index] = {"id": d.id, "name": d.function.name, "arguments": d.function.arguments or ""}
+                else:
+                    assert d.id is None and d.function.name is None
+                    calls[d.index]["arguments"] += d.function.arguments or ""
+            if c.finish_reason:
+                finish.append(c.finish_reason)
+    assert len(finish) == 1
+    # Greedy: the streamed reply is the whole one, split into deltas.
+    if choice.message.tool_calls:
+        assert finish == ["tool_calls"]
+        assert [(c["name"], c["arguments"]) for c in calls.values()] == \
+            [(t.function.name, t.function.arguments) for t in choice.message.tool_calls]
+    else:
+        assert not calls and content == choice.message.content
+
+
+BAD = [
+    ({"tools": {"a": 1}}, "tools"),
+    ({"tools": [5]}, "tools[0]"),
+    ({"tools": [{"type": "retrieval"}]}, "tools[0].type"),
+    ({"tools": [{"type": "function", "function": {"description": "no name"}}]}, "tools[0].function.name"),
+    ({"tools": [{"type": "function", "function": {"name": "has space"}}]}, "tools[0].function.name"),
+    ({"tools": [WEATHER, WEATHER]}, "tools[1].function.name"),
+    ({"tools": [WEATHER, TIME, {"type": "function", "function": {"name": "g", "parameters": [1]}}]},
+     "tools[2].function.parameters"),
+    ({"tools": [WEATHER, {"type": "function", "function": {"name": "g", "parameters": {"type": "string"}}}]},
+     "tools[1].function.parameters.type"),
+    ({"tools": [WEATHER], "tool_choice": "always"}, "tool_choice"),
+    ({"tools": [WEATHER], "tool_choice": {"type": "function", "function": {"name": "nope"}}}, "tool_choice.function.name"),
+    ({"tool_choice": "required"}, "tool_choice"),
+    ({"tools": [WEATHER], "parallel_tool_calls": "yes"}, "parallel_tool_calls"),
+    ({"messages": ASK + [{"role": "tool", "content": "18C"}]}, "messages[1].tool_call_id"),
+    ({"messages": ASK + [{"role": "assistant", "tool_calls": [{"type": "function",
+                                                               "function": {"name": "f", "arguments": "{}"}}]}]},
+     "messages[1].tool_calls[0].id"),
+    ({"messages": ASK + [{"role": "user", "content": "x", "tool_calls": []}]}, "messages[1].tool_calls"),
+    ({"functions": [{"name": "f"}]}, "functions"),
+]
+
+
+@pytest.mark.parametrize("extra,param", BAD, ids=[p for _, p in BAD])
+def test_malformed_tools_are_400s_naming_the_field(valet, extra, param):
+    body = {"messages": ASK, "max_tokens": 1, **extra}
+    assert_error(chat(valet, **body), 400, param=param, type_="invalid_request_error")
+
+
+def test_the_openai_client_raises_bad_request_for_an_unknown_tool(valet):
+    with pytest.raises(openai.BadRequestError) as info:
+        valet.client().chat.completions.create(model=valet.model_name, messages=ASK, tools=[WEATHER],
+                                               tool_choice={"type": "function", "function": {"name": "get_time"}})
+    assert info.value.body["param"] == "tool_choice.function.name"
