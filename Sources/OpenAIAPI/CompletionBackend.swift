@@ -13,6 +13,8 @@ public protocol CompletionBackend: Sendable {
     var pooling: Pooling { get }
     /// What a request's omitted sampling fields become.
     var samplingDefaults: SamplingDefaults { get }
+    /// Compiles `response_format` constraints over the model's vocabulary (nil: structured outputs unavailable).
+    var constraints: ConstraintCompiler? { get }
     /// A completions prompt as tokens (BOS added if the model wants it).
     func tokenize(prompt: String) throws -> [Int32]
     /// Text as tokens: `addSpecial` adds BOS when the model wants one, `parseSpecial` reads special tokens' text
@@ -29,4 +31,9 @@ public protocol CompletionBackend: Sendable {
     /// Accepted (a handle that cancels it) or refused at once. An accepted job's events arrive on the engine
     /// thread (or the cancelling thread); never block in them.
     func submit(_ request: GenerationRequest, onEvent: @escaping @Sendable (JobEvent) -> Void) -> Submission
+}
+
+extension CompletionBackend {
+    /// Compiles `response_format` constraints over the model's vocabulary; nil: structured outputs unavailable.
+    public var constraints: ConstraintCompiler? { nil }
 }
