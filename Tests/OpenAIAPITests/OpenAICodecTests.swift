@@ -116,7 +116,8 @@ private func object(_ bytes: [UInt8]) -> [String: Any] {
             ("{\(base),\"stream\":true,\"stream_options\":{\"include_usage\":1}}", "stream_options.include_usage"),
             ("{\(base),\"tools\":[{\"type\":\"function\"}]}", "tools"),
             ("{\(base),\"tool_choice\":\"auto\"}", "tool_choice"),
-            ("{\(base),\"response_format\":{\"type\":\"json_object\"}}", "response_format"),
+            ("{\(base),\"response_format\":{\"type\":\"xml\"}}", "response_format.type"),
+            ("{\(base),\"response_format\":{\"type\":\"json_schema\"}}", "response_format.json_schema"),
             ("{\(base),\"priority\":\"urgent\"}", "priority"),
             ("{\(base),\"queue_timeout\":0}", "queue_timeout"),
             ("{\(base),\"user\":5}", "user"),
@@ -130,7 +131,6 @@ private func object(_ bytes: [UInt8]) -> [String: Any] {
             #expect(error?.param == param, "\(json)")
         }
         #expect(chatError("{\(base),\"tools\":[{\"type\":\"function\"}]}")?.message.contains("not supported") == true)
-        #expect(chatError("{\(base),\"response_format\":{\"type\":\"json_schema\"}}")?.message.contains("not supported") == true)
     }
 
     @Test func hostileBodiesAreRejectedNotFatal() {
