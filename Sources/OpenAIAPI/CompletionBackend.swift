@@ -13,6 +13,8 @@ public protocol CompletionBackend: Sendable {
     var pooling: Pooling { get }
     /// What a request's omitted sampling fields become.
     var samplingDefaults: SamplingDefaults { get }
+    /// Compiles `response_format` constraints over the model's vocabulary (nil: structured outputs unavailable).
+    var constraints: ConstraintCompiler? { get }
     /// A completions prompt as tokens (BOS added if the model wants it).
     func tokenize(prompt: String) throws -> [Int32]
     /// Text as tokens: `addSpecial` adds BOS when the model wants one, `parseSpecial` reads special tokens' text
@@ -46,4 +48,9 @@ extension CompletionBackend {
 extension CompletionBackend {
     func tokenize(chat messages: [ChatMessageInput]) throws -> [Int32] { try tokenize(chat: messages, tools: []) }
     func render(chat messages: [ChatMessageInput]) throws -> String { try render(chat: messages, tools: []) }
+}
+
+extension CompletionBackend {
+    /// Compiles `response_format` constraints over the model's vocabulary; nil: structured outputs unavailable.
+    public var constraints: ConstraintCompiler? { nil }
 }

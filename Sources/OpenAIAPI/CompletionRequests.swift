@@ -30,6 +30,8 @@ public struct CommonParameters: Sendable {
     public var queueTimeout: Double?
     /// vLLM's `cache_salt`: only requests with the same salt share prefix-cache blocks.
     public var cacheSalt: String?
+    /// `response_format`; nil or `.text` leaves decoding unconstrained.
+    public var responseFormat: ResponseFormat?
 }
 
 public struct ChatCompletionRequest: Sendable {
@@ -126,8 +128,9 @@ public enum RequestDecoder {
     private static func fields(_ body: [UInt8], limits: Limits, maxTokensFloor: Int,
                                required: String) throws -> (FieldReader, CommonParameters, JSONValue) {
         let fields = FieldReader(object: try object(body))
-        let common = try common(fields, limits: limits, maxTokensFloor: maxTokensFloor)
+        var common = try common(fields, limits: limits, maxTokensFloor: maxTokensFloor)
         try rejectUnsupported(fields, chat: required == "messages")
+        if let format = fields.value("response_format") { common.responseFormat = try ResponseFormat.decode(format) }
         guard let value = fields.value(required) else {
             throw APIError.invalid("'\(required)' is required.", param: required)
         }
@@ -275,15 +278,6 @@ public enum RequestDecoder {
         for key in chat ? ["function_call"] : ["tool_choice", "function_call"] {
             if let value = fields.value(key), value != .string("none") {
                 throw APIError.unsupported("'\(key)' is not supported: this server does not do tool or function calling.", param: key)
-            }
-        }
-        if let value = fields.value("response_format") {
-            guard case .object(let object) = value else {
-                throw APIError.invalid("'response_format' must be an object, got \(value.typeName).", param: "response_format")
-            }
-            let type = try FieldReader(object: object).string("type")
-            if type != "text" {
-                throw APIError.unsupported("'response_format' of type '\(type ?? "missing")' is not supported; only 'text' is.", param: "response_format")
             }
         }
         if let n = fields.value("best_of"), n != .number(1) {

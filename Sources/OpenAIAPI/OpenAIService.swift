@@ -168,6 +168,24 @@ public final class OpenAIService: Sendable {
             promptLogprobs: promptLogprobs, cacheSalt: common.cacheSalt, kind: kind)
     }
 
+    /// The request's response_format as a constraint on every choice, or a 400 before anything is queued: a schema
+    /// that does not compile, or a max_tokens too small for the shortest valid answer.
+    func constrain(_ jobs: inout [CompletionRun.Job], _ common: CommonParameters, backend: any CompletionBackend) throws {
+        guard let format = common.responseFormat, format != .text else { return }
+        guard let compiler = backend.constraints else {
+            throw APIError.unsupported("'response_format' needs a loaded model vocabulary.", param: "response_format")
+        }
+        guard let masker = try compiler.masker(for: format) else { return }
+        let needed = masker.minimumAnswerTokens ?? Int.max
+        for i in jobs.indices {
+            guard jobs[i].request.maxTokens >= needed else {
+                throw APIError.invalid("'max_tokens' is \(jobs[i].request.maxTokens), but the shortest answer the response_format allows takes \(needed) tokens.", param: "max_tokens")
+            }
+            jobs[i].request.constraint = masker.start()
+            jobs[i].request.constraintKind = format.kind
+        }
+    }
+
     /// Job ids must be unique per job and findable from the id the client got: choice 0 keeps it.
     static func jobID(_ base: String, _ index: Int) -> String { index == 0 ? base : "\(base)-\(index)" }
 
@@ -215,13 +233,14 @@ public final class OpenAIService: Sendable {
             let maxTokens = try OpenAIService.maxTokens(requested: chat.common.maxTokens, default: settings.defaultMaxTokens,
                                                         promptTokens: prompt.count, contextLength: p.backend.contextLength,
                                                         capacityTokens: p.backend.kvCapacityTokens)
-            let jobs = (0..<chat.common.n).map { i in
+            var jobs = (0..<chat.common.n).map { i in
                 CompletionRun.Job(
                     request: generationRequest(
                         chat.common, id: OpenAIService.jobID(p.header.id, i), prompt: prompt, maxTokens: maxTokens,
                         priority: p.priority, logprobs: chat.logprobs ? (chat.topLogprobs ?? 0) : nil, kind: .chat),
                     index: i, promptIndex: 0, promptText: "")
             }
+            try constrain(&jobs, chat.common, backend: p.backend)
             let options = CompletionRun.Options(kind: .chat, stream: chat.common.stream, includeUsage: chat.common.includeUsage,
                                                 wantLogprobs: chat.logprobs, echo: false,
                                                 toolSyntax: chat.tools.active ? p.backend.toolCallSyntax : nil)
@@ -264,6 +283,7 @@ public final class OpenAIService: Sendable {
                         index: index, promptIndex: promptIndex, promptText: text))
                 }
             }
+            try constrain(&jobs, completion.common, backend: p.backend)
             let options = CompletionRun.Options(kind: .text, stream: completion.common.stream,
                                                 includeUsage: completion.common.includeUsage,
                                                 wantLogprobs: completion.logprobs != nil, echo: completion.echo)

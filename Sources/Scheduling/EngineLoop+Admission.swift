@@ -103,7 +103,7 @@ extension EngineLoop {
                 let prompt = job.request.promptTokens
                 job.generation = JobProgress(
                     tokens: prompt, sampler: Sampler(parameters: job.request.sampling, prompt: prompt),
-                    text: TextStream(stops: job.request.stop))
+                    text: TextStream(stops: job.request.stop), constraint: job.request.constraint)
                 job.cachedTokens = hits * config.blockSize + seeded
                 if blocks.cachingEnabled {
                     cacheQueryTokens += prompt.count

@@ -67,7 +67,10 @@ extension EngineLoop {
                 running[item.row].promptScores?[position + 1] = PositionScore(logprob: logprob, top: top)
             }
             if position == running[item.row].generation.tokens.count - 1 && running[item.row].job.maxTokens > 0 {
-                samples[b] = running[item.row].job.generation!.sampler.sample(row, topLogprobs: request.logprobs)
+                let remaining = running[item.row].job.maxTokens - running[item.row].generation.generated
+                let mask = running[item.row].job.generation!.constraint?.allowedTokens(remaining: remaining)
+                samples[b] = running[item.row].job.generation!.sampler.sample(row, topLogprobs: request.logprobs,
+                                                                               allowed: mask)
             }
         }
         return samples
@@ -137,6 +140,7 @@ extension EngineLoop {
         let request = running[i].job.request
         running[i].job.generation!.tokens.append(token)
         running[i].job.generation!.generated += 1
+        running[i].job.generation!.constraint?.accept(token)
         var text: String
         var finish: FinishReason?
         if decoder.endOfGenerationTokens.contains(token) {
@@ -146,6 +150,10 @@ extension EngineLoop {
             let pushed = running[i].job.generation!.text.push(decoder.bytes(of: token))
             text = pushed.text
             if pushed.stopped {
+                finish = .stop
+            } else if running[i].generation.constraint?.isFinished == true {
+                // The structure is complete and nothing may follow: stop here rather than spend a token on EOS.
+                text += running[i].job.generation!.text.finish()
                 finish = .stop
             } else if running[i].generation.generated >= running[i].job.maxTokens {
                 text += running[i].job.generation!.text.finish()

@@ -50,6 +50,11 @@ public struct GenerationRequest: Sendable {
     /// one `.embedding` event before `.finished`.
     public var embedding: Pooling?
     public var kind: JobKind
+    /// Constrained decoding (structured output, tool calls): each job starts from this value and advances its own
+    /// copy; nil leaves decoding untouched.
+    public var constraint: (any TokenConstraint)?
+    /// What the constraint is, for the `jobs` row: `none`, `json_object`, `json_schema` or `tools`.
+    public var constraintKind: String = "none"
 
     public init(
         id: String, model: String, promptTokens: [Int32], maxTokens: Int,

@@ -36,6 +36,8 @@ struct JobProgress: Sendable {
     var sampler: Sampler
     var text: TextStream
     var promptLogprobsSent = false
+    /// This sequence's own constraint state (from the request's at first admission).
+    var constraint: (any TokenConstraint)?
 }
 
 extension SchedulerJob {

@@ -119,7 +119,8 @@ private func object(_ bytes: [UInt8]) -> [String: Any] {
             ("{\(base),\"stream\":true,\"stream_options\":{\"include_usage\":1}}", "stream_options.include_usage"),
             ("{\(base),\"tools\":[{\"type\":\"function\"}]}", "tools[0].function"),
             ("{\(base),\"tool_choice\":\"auto\"}", "tool_choice"),
-            ("{\(base),\"response_format\":{\"type\":\"json_object\"}}", "response_format"),
+            ("{\(base),\"response_format\":{\"type\":\"xml\"}}", "response_format.type"),
+            ("{\(base),\"response_format\":{\"type\":\"json_schema\"}}", "response_format.json_schema"),
             ("{\(base),\"priority\":\"urgent\"}", "priority"),
             ("{\(base),\"queue_timeout\":0}", "queue_timeout"),
             ("{\(base),\"user\":5}", "user"),
@@ -132,7 +133,7 @@ private func object(_ bytes: [UInt8]) -> [String: Any] {
             #expect(error?.type == "invalid_request_error", "\(json)")
             #expect(error?.param == param, "\(json)")
         }
-        #expect(chatError("{\(base),\"response_format\":{\"type\":\"json_schema\"}}")?.message.contains("not supported") == true)
+        #expect(chatError("{\(base),\"functions\":[]}")?.message.contains("not supported") == true)
     }
 
     @Test func hostileBodiesAreRejectedNotFatal() {

@@ -2,8 +2,9 @@
 //
 // Order of operations (per token):
 //  1. logit_bias is added to the raw logits.
-//  2. Logprobs (when asked) are the log-softmax of those biased logits — what the model says, before any penalty or
-//     temperature, which is what OpenAI-style clients compare across requests.
+//  2. Logprobs (when asked) are the log-softmax of those biased logits — what the model says, before any penalty,
+//     temperature or constraint mask, which is what OpenAI-style clients compare across requests.
+//  2b. A constraint's mask (structured output) sets every disallowed logit to -infinity, so nothing below can pick it.
 //  3. Penalties: repetition (CTRL-style: divide a positive logit, multiply a negative one) over the last
 //     `repetitionWindow` tokens of prompt + generated text, as llama.cpp's server does (`repeat_last_n` 64);
 //     presence and frequency (OpenAI semantics) over the generated tokens only.
@@ -59,7 +60,9 @@ public struct Sampler: Sendable {
 
     /// Chooses the next token from `logits` (modified in place) and records it as generated.
     /// `topLogprobs`: nil → no logprobs; n → the chosen token's logprob plus the n best alternatives.
-    public mutating func sample(_ logits: UnsafeMutableBufferPointer<Float>, topLogprobs: Int? = nil) -> SampledToken {
+    /// `allowed`: a constraint's mask; tokens outside it are never chosen.
+    public mutating func sample(_ logits: UnsafeMutableBufferPointer<Float>, topLogprobs: Int? = nil,
+                                allowed: TokenMask? = nil) -> SampledToken {
         let vocab = logits.count
         precondition(vocab > 0, "empty logits row")
         for (token, bias) in parameters.logitBias where token >= 0 && Int(token) < vocab {
@@ -75,6 +78,7 @@ public struct Sampler: Sendable {
                 }
             }
         }
+        allowed?.apply(to: logits)
         let original = applyPenalties(logits)
         let chosen = choose(logits)
         let raw = original[chosen] ?? logits[chosen]

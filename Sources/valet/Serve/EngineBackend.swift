@@ -9,6 +9,7 @@ final class EngineBackend: CompletionBackend {
     let contextLength: Int
     let samplingDefaults: SamplingDefaults
     let pooling: Pooling
+    let constraints: ConstraintCompiler?
 
     init(scheduler: Scheduler, model: LoadedModel, samplingDefaults: SamplingDefaults, pooling: Pooling) {
         self.scheduler = scheduler
@@ -16,6 +17,7 @@ final class EngineBackend: CompletionBackend {
         self.samplingDefaults = samplingDefaults
         self.pooling = pooling
         contextLength = scheduler.config.ctxSize ?? model.engine.contextLength
+        constraints = ConstraintCompiler(vocabulary: TokenVocabulary(tokenizer: model.tokenizer))
     }
 
     var vocabularySize: Int { model.tokenizer.vocabSize }

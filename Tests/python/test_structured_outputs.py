@@ -1,0 +1,121 @@
+# response_format against a real `valet serve`: the openai client's parse with pydantic, json_object, seeded random
+# schemas validated by jsonschema, the 400s, and unconstrained output left as it was.
+import json
+import random
+
+import jsonschema
+import pydantic
+import pytest
+import requests
+
+
+def chat(valet, body):
+    body = {"model": valet.model_name, "temperature": 0, **body}
+    return requests.post(valet.base + "/v1/chat/completions", json=body, headers=valet.headers(), timeout=600)
+
+
+def ask(content):
+    return [{"role": "user", "content": content}]
+
+
+class City(pydantic.BaseModel):
+    name: str
+    country: str
+    population: int
+    coastal: bool
+
+
+def test_parse_with_pydantic(valet):
+    client = valet.client()
+    r = client.chat.completions.parse(model=valet.model_name, temperature=0, max_tokens=80,
+                                      messages=ask("Describe Paris as JSON."), response_format=City)
+    choice = r.choices[0]
+    assert choice.finish_reason == "stop"
+    assert isinstance(choice.message.parsed, City)
+
+
+def test_json_object_parses_even_with_a_small_budget(valet):
+    for max_tokens in (6, 20, 60):
+        r = chat(valet, {"messages": ask("Give me a JSON object about a cat."), "max_tokens": max_tokens,
+                         "response_format": {"type": "json_object"}})
+        assert r.status_code == 200, r.text
+        choice = r.json()["choices"][0]
+        assert isinstance(json.loads(choice["message"]["content"]), dict)
+        assert choice["finish_reason"] == "stop"
+        assert r.json()["usage"]["completion_tokens"] <= max_tokens
+
+
+def random_schema(rng, depth=0):
+    kinds = ["string", "integer", "number", "boolean", "enum", "array", "nullable"] + (["object"] * 2 if depth < 2 else [])
+    kind = rng.choice(kinds)
+    if kind == "string":
+        s = {"type": "string"}
+        if rng.random() < 0.5:
+            s["maxLength"] = rng.randint(1, 12)
+        return s
+    if kind == "enum":
+        return {"enum": rng.sample(["red", "green", "blue", 1, None, True], rng.randint(1, 3))}
+    if kind == "array":
+        s = {"type": "array", "items": random_schema(rng, depth + 1)}
+        s["maxItems"] = rng.randint(1, 3)
+        return s
+    if kind == "nullable":
+        return {"anyOf": [random_schema(rng, depth + 1), {"type": "null"}]}
+    if kind == "object":
+        names = rng.sample(["a", "b", "city", "count", "tags", "ok", "x_1"], rng.randint(1, 3))
+        props = {n: random_schema(rng, depth + 1) for n in names}
+        return {"type": "object", "properties": props, "required": [n for n in names if rng.random() < 0.7],
+                "additionalProperties": False}
+    return {"type": kind}
+
+
+def test_random_schemas_always_validate(valet):
+    rng = random.Random(1414)
+    for i in range(30):
+        props = {f"f{k}": random_schema(rng) for k in range(rng.randint(1, 3))}
+        schema = {"type": "object", "properties": props, "required": list(props), "additionalProperties": False}
+        body = {"messages": ask("Answer in JSON."), "max_tokens": rng.choice([40, 80]),
+                "response_format": {"type": "json_schema", "json_schema": {"name": f"s{i}", "schema": schema, "strict": True}}}
+        r = chat(valet, body)
+        if r.status_code == 400:
+            assert r.json()["error"]["param"] == "max_tokens", r.text
+            continue
+        assert r.status_code == 200, r.text
+        content = r.json()["choices"][0]["message"]["content"]
+        jsonschema.validate(json.loads(content), schema)
+        assert r.json()["choices"][0]["finish_reason"] == "stop"
+
+
+@pytest.mark.parametrize("schema,param", [
+    ({"type": "object", "properties": {"x": {"type": "number", "multipleOf": 2}}},
+     "response_format.json_schema.schema.properties.x.multipleOf"),
+    ({"$ref": "#/$defs/Missing"}, "response_format.json_schema.schema.$ref"),
+    ({"type": "wibble"}, "response_format.json_schema.schema.type"),
+])
+def test_unsupported_schemas_are_400_naming_the_keyword(valet, schema, param):
+    r = chat(valet, {"messages": ask("hi"), "max_tokens": 20,
+                     "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}})
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["type"] == "invalid_request_error"
+    assert r.json()["error"]["param"] == param
+
+
+def test_budget_below_the_shortest_answer_is_400(valet):
+    schema = {"type": "object", "properties": {"a_rather_long_property_name": {"type": "string"}},
+              "required": ["a_rather_long_property_name"]}
+    r = chat(valet, {"messages": ask("hi"), "max_tokens": 2,
+                     "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "max_tokens", r.text
+
+
+def test_bad_response_format_is_400(valet):
+    r = chat(valet, {"messages": ask("hi"), "response_format": {"type": "xml"}})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "response_format.type"
+
+
+def test_unconstrained_greedy_output_unchanged(valet):
+    body = {"messages": ask("Which planet is known as the Red Planet?"), "max_tokens": 24}
+    plain = chat(valet, body).json()["choices"][0]["message"]["content"]
+    text = chat(valet, {**body, "response_format": {"type": "text"}}).json()["choices"][0]["message"]["content"]
+    assert plain == text
+    assert "Mars" in plain
