@@ -170,19 +170,36 @@ public final class OpenAIService: Sendable {
 
     /// The request's response_format as a constraint on every choice, or a 400 before anything is queued: a schema
     /// that does not compile, or a max_tokens too small for the shortest valid answer.
-    func constrain(_ jobs: inout [CompletionRun.Job], _ common: CommonParameters, backend: any CompletionBackend) throws {
-        guard let format = common.responseFormat, format != .text else { return }
-        guard let compiler = backend.constraints else {
-            throw APIError.unsupported("'response_format' needs a loaded model vocabulary.", param: "response_format")
+    /// `tool_choice` "required" or a named function forces a call from the first token; `auto` leaves the model free
+    /// (its replies are still read for calls).
+    func constrain(_ jobs: inout [CompletionRun.Job], _ common: CommonParameters, tools: ChatTools = ChatTools(),
+                   backend: any CompletionBackend) throws {
+        let forcing = tools.active && tools.choice != .auto
+        let format = common.responseFormat ?? .text
+        guard forcing || format != .text else { return }
+        if forcing && format != .text {
+            throw APIError.invalid("A forced tool call and a response_format cannot both shape one answer.",
+                                   param: "response_format")
         }
-        guard let masker = try compiler.masker(for: format) else { return }
+        let param = forcing ? "tool_choice" : "response_format"
+        guard let compiler = backend.constraints else {
+            throw APIError.unsupported("'\(param)' needs a loaded model vocabulary.", param: param)
+        }
+        let masker: GrammarMasker
+        if forcing {
+            masker = try compiler.masker(forcing: tools, syntax: backend.toolCallSyntax)
+        } else if let m = try compiler.masker(for: format) {
+            masker = m
+        } else {
+            return
+        }
         let needed = masker.minimumAnswerTokens ?? Int.max
         for i in jobs.indices {
             guard jobs[i].request.maxTokens >= needed else {
-                throw APIError.invalid("'max_tokens' is \(jobs[i].request.maxTokens), but the shortest answer the response_format allows takes \(needed) tokens.", param: "max_tokens")
+                throw APIError.invalid("'max_tokens' is \(jobs[i].request.maxTokens), but the shortest answer the \(param) allows takes \(needed) tokens.", param: "max_tokens")
             }
             jobs[i].request.constraint = masker.start()
-            jobs[i].request.constraintKind = format.kind
+            jobs[i].request.constraintKind = forcing ? "tools" : format.kind
         }
     }
 
@@ -240,7 +257,7 @@ public final class OpenAIService: Sendable {
                         priority: p.priority, logprobs: chat.logprobs ? (chat.topLogprobs ?? 0) : nil, kind: .chat),
                     index: i, promptIndex: 0, promptText: "")
             }
-            try constrain(&jobs, chat.common, backend: p.backend)
+            try constrain(&jobs, chat.common, tools: chat.tools, backend: p.backend)
             let options = CompletionRun.Options(kind: .chat, stream: chat.common.stream, includeUsage: chat.common.includeUsage,
                                                 wantLogprobs: chat.logprobs, echo: false,
                                                 toolSyntax: chat.tools.active ? p.backend.toolCallSyntax : nil)

@@ -133,7 +133,7 @@ private func object(_ bytes: [UInt8]) -> [String: Any] {
             #expect(error?.type == "invalid_request_error", "\(json)")
             #expect(error?.param == param, "\(json)")
         }
-        #expect(chatError("{\(base),\"functions\":[]}")?.message.contains("not supported") == true)
+        #expect(chatError("{\(base),\"functions\":[{\"name\":\"f\"}]}")?.message.contains("not supported") == true)
     }
 
     @Test func hostileBodiesAreRejectedNotFatal() {

@@ -126,3 +126,54 @@ def test_the_openai_client_raises_bad_request_for_an_unknown_tool(valet):
         valet.client().chat.completions.create(model=valet.model_name, messages=ASK, tools=[WEATHER],
                                                tool_choice={"type": "function", "function": {"name": "get_time"}})
     assert info.value.body["param"] == "tool_choice.function.name"
+
+
+def _schema_valid(arguments, schema):
+    import jsonschema
+    jsonschema.validate(json.loads(arguments), schema)
+
+
+@pytest.mark.parametrize("choice", ["required", {"type": "function", "function": {"name": "get_weather"}}])
+def test_a_forced_call_is_always_a_valid_call(valet, choice):
+    client = valet.client()
+    for question in ("What is the weather in Paris?", "Tell me a joke.", "Weather in Oslo and Rome, please."):
+        r = client.chat.completions.create(model=valet.model_name, messages=[{"role": "user", "content": question}],
+                                           tools=[WEATHER, TIME], tool_choice=choice, temperature=0, max_tokens=96)
+        c = r.choices[0]
+        assert c.finish_reason == "tool_calls", c
+        assert c.message.content is None and c.message.tool_calls
+        for call in c.message.tool_calls:
+            _valid_call(call, [WEATHER, TIME])
+            spec = WEATHER if call.function.name == "get_weather" else TIME
+            _schema_valid(call.function.arguments, spec["function"]["parameters"])
+        if isinstance(choice, dict):
+            assert [x.function.name for x in c.message.tool_calls] == ["get_weather"]
+    # A forced call that cannot fit its budget is refused before it is queued.
+    e = assert_error(chat(valet, messages=ASK, tools=[WEATHER], tool_choice="required", max_tokens=2), 400,
+                     param="max_tokens")
+    assert "tool_choice" in e["message"]
+
+
+def test_a_forced_call_streams_as_openais_deltas(valet):
+    client = valet.client()
+    whole = client.chat.completions.create(model=valet.model_name, messages=ASK, tools=[WEATHER], temperature=0,
+                                           tool_choice="required", max_tokens=96).choices[0].message.tool_calls
+    stream = client.chat.completions.create(model=valet.model_name, messages=ASK, tools=[WEATHER], temperature=0,
+                                            tool_choice="required", max_tokens=96, stream=True)
+    calls, finish = {}, None
+    for chunk in stream:
+        for ch in chunk.choices:
+            finish = ch.finish_reason or finish
+            for d in ch.delta.tool_calls or []:
+                if d.id:
+                    calls[d.index] = {"id": d.id, "name": d.function.name, "arguments": ""}
+                calls[d.index]["arguments"] += d.function.arguments or ""
+    assert finish == "tool_calls"
+    assert [(c["name"], json.loads(c["arguments"])) for c in calls.values()] == \
+        [(c.function.name, json.loads(c.function.arguments)) for c in whole]
+
+
+def test_a_forced_call_with_a_response_format_is_refused(valet):
+    e = assert_error(chat(valet, messages=ASK, tools=[WEATHER], tool_choice="required", max_tokens=32,
+                          response_format={"type": "json_object"}), 400, param="response_format")
+    assert "tool" in e["message"]
