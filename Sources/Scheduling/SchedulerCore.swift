@@ -84,7 +84,8 @@ final class SchedulerCore: Sendable {
         case .finished: break
         }
         observer?.jobFinished(JobSnapshot(
-            id: job.request.id, model: job.request.model, priority: job.request.priority, kind: job.request.kind, end: end,
+            id: job.request.id, model: job.request.model, priority: job.request.priority, kind: job.request.kind,
+            constraint: job.request.constraintKind, end: end,
             failure: failure, matchedStop: matchedStop,
             promptTokens: job.request.promptTokens.count, completionTokens: generated,
             cachedTokens: job.cachedTokens, costBlocks: job.costBlocks - job.cachedTokens / config.blockSize,

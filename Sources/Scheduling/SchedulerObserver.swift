@@ -7,6 +7,8 @@ public struct JobSnapshot: Sendable {
     public var model: String
     public var priority: Priority
     public var kind: JobKind
+    /// What constrained its decoding (`none`, `json_object`, `json_schema`, `tools`).
+    public var constraint: String = "none"
     public var end: JobEnd
     public var finishReason: FinishReason? { end.finishReason }
     /// What the client was told, for jobs that did not finish normally.

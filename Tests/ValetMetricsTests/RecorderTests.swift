@@ -174,11 +174,17 @@ struct RecorderTests {
         #expect(try recorder.job(id: "chatcmpl-old")?.kind == "chat")
         #expect(try recorder.job(id: "cmpl-old")?.kind == "completion")
         #expect(try recorder.job(id: "cmpl-old")?.completionTokens == 4)
+        // Rows from before constraints were recorded had none.
+        #expect(try recorder.job(id: "chatcmpl-old")?.constraint == "none")
         var embedding = job("embd-1", completion: 0)
         embedding.kind = "embedding"
         recorder.record(embedding)
+        var forced = job("chatcmpl-tools", completion: 9)
+        forced.constraint = "tools"
+        recorder.record(forced)
         #expect(recorder.flush())
         #expect(try recorder.job(id: "embd-1") == embedding)
+        #expect(try recorder.job(id: "chatcmpl-tools")?.constraint == "tools")
         recorder.close()
         let db = try SQLiteConnection(path: path, readOnly: true)
         #expect(try db.scalarInt("PRAGMA user_version") == RecorderSchema.currentVersion)

@@ -119,3 +119,24 @@ def test_unconstrained_greedy_output_unchanged(valet):
     text = chat(valet, {**body, "response_format": {"type": "text"}}).json()["choices"][0]["message"]["content"]
     assert plain == text
     assert "Mars" in plain
+
+
+def test_constrained_jobs_are_counted_and_recorded_by_kind(valet):
+    def count(kind):
+        for line in requests.get(valet.base + "/metrics", timeout=30).text.splitlines():
+            if line.startswith(f'valet_structured_requests_total{{kind="{kind}"}}'):
+                return float(line.split()[-1])
+        raise AssertionError(kind)
+
+    before = {k: count(k) for k in ("json_object", "json_schema")}
+    schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
+    ids = {
+        "json_object": chat(valet, {"messages": ask("JSON please."), "max_tokens": 24,
+                                    "response_format": {"type": "json_object"}}).json()["id"],
+        "json_schema": chat(valet, {"messages": ask("Is it ok?"), "max_tokens": 24, "response_format": {
+            "type": "json_schema", "json_schema": {"name": "ok", "schema": schema}}}).json()["id"],
+    }
+    for kind, job_id in ids.items():
+        assert count(kind) == before[kind] + 1
+        row = requests.get(valet.base + f"/v1/jobs/{job_id}", headers=valet.headers(), timeout=30).json()
+        assert row["constraint"] == kind

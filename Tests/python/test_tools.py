@@ -177,3 +177,24 @@ def test_a_forced_call_with_a_response_format_is_refused(valet):
     e = assert_error(chat(valet, messages=ASK, tools=[WEATHER], tool_choice="required", max_tokens=32,
                           response_format={"type": "json_object"}), 400, param="response_format")
     assert "tool" in e["message"]
+
+
+def _metric(valet, name, labels):
+    import requests
+    text = requests.get(valet.base + "/metrics", timeout=30).text
+    for line in text.splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            return float(line.split()[-1])
+    raise AssertionError(f"{name}{labels} not in /metrics")
+
+
+def test_forced_calls_are_counted_and_recorded_as_tools(valet):
+    import requests
+    before = _metric(valet, "valet_structured_requests_total", {"kind": "tools"})
+    r = chat(valet, messages=ASK, tools=[WEATHER], tool_choice="required", max_tokens=64).json()
+    plain = chat(valet, messages=ASK, max_tokens=4).json()
+    # Each job is counted once it has ended; the row is readable at once (from memory until written).
+    assert _metric(valet, "valet_structured_requests_total", {"kind": "tools"}) == before + 1
+    rows = {i: requests.get(valet.base + f"/v1/jobs/{i}", headers=valet.headers(), timeout=30).json()
+            for i in (r["id"], plain["id"])}
+    assert rows[r["id"]]["constraint"] == "tools" and rows[plain["id"]]["constraint"] == "none"

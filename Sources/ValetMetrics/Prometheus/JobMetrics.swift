@@ -9,6 +9,7 @@ struct JobMetrics: Sendable {
     private let successes: [String: Counter]
     private let failures: [String: Counter]
     private let rejections: [String: Counter]
+    private let structured: [String: Counter]
 
     let timeToFirstToken = HistogramFamily(.timeToFirstToken, bounds: MetricBuckets.timeToFirstToken)
     let interTokenLatency = HistogramFamily(.interTokenLatency, bounds: MetricBuckets.interTokenLatency)
@@ -27,6 +28,7 @@ struct JobMetrics: Sendable {
         let statuses = JobRecord.Status.allCases
         failures = registry.counters(.requestFailures, values: statuses.filter(\.isFailure).map(\.rawValue))
         rejections = registry.counters(.admissionRejections, values: statuses.filter(\.isRejection).map(\.rawValue))
+        structured = registry.counters(.structuredRequests, values: ["json_schema", "json_object", "tools"])
         let tokenBounds = MetricBuckets.tokenCounts(upTo: contextLength)
         promptTokensPerRequest = HistogramFamily(.promptTokensPerRequest, bounds: tokenBounds)
         generationTokensPerRequest = HistogramFamily(.generationTokensPerRequest, bounds: tokenBounds)
@@ -50,6 +52,7 @@ struct JobMetrics: Sendable {
         case let status:
             failures[status.rawValue]?.increment()
         }
+        structured[job.constraint]?.increment()
         if job.admittedAt != nil { promptTokens.increment(by: Int64(max(job.promptTokens, 0))) }
         generationTokens.increment(by: Int64(max(job.completionTokens, 0)))
 

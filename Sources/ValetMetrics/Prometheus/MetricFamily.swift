@@ -74,6 +74,10 @@ extension MetricFamily {
     static let requestFailures = MetricFamily(
         .counter, "valet_request_failures_total",
         "Jobs that ended without a normal finish (not counting rejections), by reason.", labels: ["reason"])
+    static let structuredRequests = MetricFamily(
+        .counter, "valet_structured_requests_total",
+        "Jobs whose decoding a grammar constrained, by what: json_schema, json_object (response_format) or tools (a forced call).",
+        labels: ["kind"])
     static let admissionRejections = MetricFamily(
         .counter, "valet_admission_rejections_total", "Jobs refused by admission control, by reason.", labels: ["reason"])
     static let preemptions = MetricFamily(
@@ -137,7 +141,7 @@ extension MetricFamily {
         requestsRunning, requestsWaiting, batchSize, requestsWaitingAll, maxBatch, maxQueue, capacityBlocks, capacityBlocksInUse, kvCacheUsage,
         prefixCacheBlocks, prefixCacheQueries, prefixCacheHits, prefixCacheEvictions,
         promptTokens, generationTokens, requestSuccess, requestFailures, admissionRejections,
-        preemptions, suspensions, recorderDropped, recorderWriteErrors, recorderDegraded, recorderDatabaseBytes,
+        structuredRequests, preemptions, suspensions, recorderDropped, recorderWriteErrors, recorderDegraded, recorderDatabaseBytes,
         timeToFirstToken, interTokenLatency, endToEndLatency, queueTime, prefillTime, decodeTime,
         promptTokensPerRequest, generationTokensPerRequest, lockWait,
         httpRequests, httpRequestDuration,

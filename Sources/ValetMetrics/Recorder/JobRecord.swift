@@ -57,12 +57,14 @@ public struct JobRecord: Sendable, Equatable {
     @ExplicitNull public var error: String?
     /// The endpoint the job served: `completion`, `chat`, `embedding` or `response`.
     public var kind: String
+    /// What constrained the decoding: `none`, `json_object`, `json_schema` or `tools`.
+    public var constraint: String
 
     public init(
         id: String, model: String, priority: String, status: Status, finishReason: String? = nil,
         promptTokens: Int, completionTokens: Int, cachedTokens: Int = 0, costBlocks: Int,
         enqueuedAt: Double, admittedAt: Double? = nil, firstTokenAt: Double? = nil, finishedAt: Double,
-        error: String? = nil, kind: String = "completion"
+        error: String? = nil, kind: String = "completion", constraint: String = "none"
     ) {
         self.id = id
         self.model = model
@@ -79,6 +81,7 @@ public struct JobRecord: Sendable, Equatable {
         self.finishedAt = finishedAt
         self.error = error
         self.kind = kind
+        self.constraint = constraint
     }
 }
 
@@ -88,7 +91,7 @@ extension JobRecord.Status: Codable {}
 /// (`ExplicitNull`).
 extension JobRecord: Codable {
     enum CodingKeys: String, CodingKey {
-        case id, model, priority, status, error, kind
+        case id, model, priority, status, error, kind, constraint
         case finishReason = "finish_reason"
         case promptTokens = "prompt_tokens"
         case completionTokens = "completion_tokens"

@@ -13,7 +13,8 @@ final class RecorderReader: @unchecked Sendable {
         db = try SQLiteConnection(path: path, readOnly: true)
         selectJob = try db.prepare("""
             SELECT id, model, priority, status, finish_reason, prompt_tokens, completion_tokens, cost_blocks,
-                   enqueued_at, admitted_at, first_token_at, finished_at, error, cached_tokens, kind
+                   enqueued_at, admitted_at, first_token_at, finished_at, error, cached_tokens, kind,
+                   constraint_kind
             FROM jobs WHERE id = ?1
             """)
         selectTotals = try db.prepare(
@@ -37,7 +38,8 @@ final class RecorderReader: @unchecked Sendable {
             id: s.text(0), model: s.text(1), priority: s.text(2), status: status, finishReason: s.optionalText(4),
             promptTokens: s.int(5), completionTokens: s.int(6), cachedTokens: s.int(13), costBlocks: s.int(7),
             enqueuedAt: s.double(8), admittedAt: s.optionalDouble(9), firstTokenAt: s.optionalDouble(10),
-            finishedAt: s.double(11), error: s.optionalText(12), kind: s.text(14))
+            finishedAt: s.double(11), error: s.optionalText(12), kind: s.text(14),
+            constraint: s.text(15))
     }
 
     func totals() throws(RecorderError) -> JobTotals {

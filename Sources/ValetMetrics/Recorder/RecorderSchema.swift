@@ -56,6 +56,10 @@ enum RecorderSchema {
         ALTER TABLE jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'completion';
         UPDATE jobs SET kind = 'chat' WHERE id LIKE 'chatcmpl-%';
         """,
+        // What constrained each job's decoding: none, json_object, json_schema or tools. Rows from before had none.
+        """
+        ALTER TABLE jobs ADD COLUMN constraint_kind TEXT NOT NULL DEFAULT 'none';
+        """,
     ]
 
     static var currentVersion: Int { migrations.count }

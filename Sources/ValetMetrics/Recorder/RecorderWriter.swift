@@ -29,8 +29,9 @@ final class RecorderWriter: @unchecked Sendable {
         try Self.probeWrite(db, path: path)
         insertJob = try db.prepare("""
             INSERT INTO jobs (id, model, priority, status, finish_reason, prompt_tokens, completion_tokens,
-                              cost_blocks, enqueued_at, admitted_at, first_token_at, finished_at, error, cached_tokens, kind)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+                              cost_blocks, enqueued_at, admitted_at, first_token_at, finished_at, error, cached_tokens, kind,
+                              constraint_kind)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
             ON CONFLICT (id) DO NOTHING
             """)
         addTotals = try db.prepare("""
@@ -97,7 +98,8 @@ final class RecorderWriter: @unchecked Sendable {
             for job in jobs {
                 try insertJob.run(job.id, job.model, job.priority, job.status.rawValue, job.finishReason,
                                   job.promptTokens, job.completionTokens, job.costBlocks, job.enqueuedAt,
-                                  job.admittedAt, job.firstTokenAt, job.finishedAt, job.error, job.cachedTokens, job.kind)
+                                  job.admittedAt, job.firstTokenAt, job.finishedAt, job.error, job.cachedTokens, job.kind,
+                                  job.constraint)
                 // A repeated id is ignored by the insert and must not count twice.
                 guard db.changes == 1 else { continue }
                 let key = TotalsKey(status: job.status.rawValue, finishReason: job.finishReason ?? "")

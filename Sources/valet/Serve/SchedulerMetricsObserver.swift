@@ -18,7 +18,8 @@ struct SchedulerMetricsObserver: SchedulerObserver {
             finishReason: job.finishReason?.rawValue, promptTokens: job.promptTokens,
             completionTokens: job.completionTokens, cachedTokens: job.cachedTokens, costBlocks: job.costBlocks, enqueuedAt: job.enqueuedAt,
             admittedAt: job.admittedAt, firstTokenAt: job.firstTokenAt, finishedAt: job.finishedAt,
-            error: job.failure.map { APIError.from($0).message }, kind: job.kind.rawValue)
+            error: job.failure.map { APIError.from($0).message }, kind: job.kind.rawValue,
+            constraint: job.constraint)
         recorder?.record(record)
         registry.jobFinished(record)
     }
