@@ -164,8 +164,9 @@ private func client(_ backend: FakeBackend) -> RouterTestClient {
 
     @Test func wholeAnswerCarriesToolCallsAndNullContent() {
         let backend = FakeBackend()
+        // `auto`: the scripted reply calls by itself (a forced call needs the real vocabulary's grammar masks).
         let sink = client(backend).execute("POST", "/v1/chat/completions", headers: [("Content-Type", "application/json")],
-                                           body: "{\(base),\"tools\":[\(weatherTool)],\"tool_choice\":\"required\"}")
+                                           body: "{\(base),\"tools\":[\(weatherTool)],\"tool_choice\":\"auto\"}")
         #expect(backend.submitted.count == 1)
         for piece in ["<tool_call>\n{\"name\": \"get_weather\", ", "\"arguments\": {\"city\": \"Paris\"}}\n</tool_call>"] {
             backend.token(0, piece)
@@ -218,5 +219,15 @@ private func client(_ backend: FakeBackend) -> RouterTestClient {
         #expect(deltas.compactMap { $0["content"] as? String }.joined() == "")
         #expect(chunks.last?["finish_reason"] as? String == "tool_calls")
         #expect(sink.text.hasSuffix("data: [DONE]\n\n"))
+    }
+}
+
+@Suite struct ForcedToolCallTests {
+    @Test func aForcedCallWithoutAVocabularyToMaskIsRefusedNotLeftFree() {
+        let sink = client(FakeBackend()).execute(
+            "POST", "/v1/chat/completions", headers: [("Content-Type", "application/json")],
+            body: "{\(base),\"tools\":[\(weatherTool)],\"tool_choice\":\"required\"}")
+        #expect(sink.status == 400)
+        #expect(sink.text.contains("tool_choice"))
     }
 }

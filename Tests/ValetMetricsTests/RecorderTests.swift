@@ -150,7 +150,7 @@ struct RecorderTests {
         recorder.close()
         let db = try SQLiteConnection(path: path, readOnly: true)
         #expect(try db.scalarInt("PRAGMA user_version") == RecorderSchema.currentVersion)
-        #expect(RecorderSchema.currentVersion == 3)
+        #expect(RecorderSchema.currentVersion == 4)
     }
 
     @Test func aVersionOneDatabaseGainsJobKindsAndStaysReadable() throws {

@@ -70,7 +70,7 @@ struct ReportTests {
         let json = try object(record)
         #expect(Set(json.keys) == [
             "id", "model", "priority", "status", "finish_reason", "prompt_tokens", "completion_tokens", "cached_tokens", "cost_blocks",
-            "enqueued_at", "admitted_at", "first_token_at", "finished_at", "error", "kind",
+            "enqueued_at", "admitted_at", "first_token_at", "finished_at", "error", "kind", "constraint",
         ])
         #expect(json["status"] as? String == "queue_timeout")
         #expect(json["kind"] as? String == "chat")
