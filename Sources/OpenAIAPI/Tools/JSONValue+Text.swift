@@ -1,5 +1,6 @@
 // JSON text from a decoded value, for putting tool schemas into prompts and arguments into answers.
 import Foundation
+import Inference
 
 extension JSONValue {
     /// Python's `json.dumps` spacing (`", "` and `": "`), which the chat templates' `tojson` writes; keys sorted,
@@ -36,18 +37,6 @@ extension JSONValue {
     }
 
     static func quote(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
+        JSONText.quoted(s)
     }
 }

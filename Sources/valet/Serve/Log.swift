@@ -1,6 +1,7 @@
 // One-line logs to stderr, as text or JSON, filtered by level (Glibc's `stderr` global isn't concurrency-safe in
 // Swift 6; write(2) is, and one write per line keeps lines whole when threads log at once).
 import Foundation
+import Inference
 import Synchronization
 
 public enum LogLevel: String, Sendable, CaseIterable, Comparable {
@@ -73,22 +74,6 @@ public enum Log {
     }
 
     static func jsonString(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    out += String(format: "\\u%04x", scalar.value)
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
+        JSONText.quoted(s)
     }
 }
