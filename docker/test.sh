@@ -86,7 +86,7 @@ cleanup() {
   for c in "${containers[@]}"; do podman rm -f -t 0 "$c" >/dev/null 2>&1 || true; done
   for v in "${volumes[@]}"; do podman volume rm -f "$v" >/dev/null 2>&1 || true; done
   podman rmi -f "$PROBE_IMAGE" >/dev/null 2>&1 || true
-  if [ "$KEEP_IMAGES" = 0 ]; then podman rmi -f "$IMAGE" "$IMAGE_FETCHED" >/dev/null 2>&1 || true; fi
+  if [ "$KEEP_IMAGES" = 0 ]; then podman rmi -f "$IMAGE" "$IMAGE-builder" "$IMAGE_FETCHED" >/dev/null 2>&1 || true; fi
   rm -rf "$work"
   exit $rc
 }
@@ -169,6 +169,20 @@ build() {  # build TAG LOGNAME [extra build args...]
 
 step "build $IMAGE (model mounted at run time)"
 build "$IMAGE" image
+
+step "dependency pins"
+# The builder stage comes from the layer cache here; its Package.resolved must be the host's when the host has one.
+if [ -f Package.resolved ]; then
+  build "$IMAGE-builder" image-builder --target builder
+  podman run --rm --no-healthcheck --entrypoint /bin/cat "$IMAGE-builder" /src/Package.resolved \
+    >"$work/image-pins.json" 2>"$work/image-pins.err" || { cat "$work/image-pins.err"; fail "reading the image's Package.resolved"; }
+  diff <(grep -E '"(identity|revision|version)"' Package.resolved) \
+       <(grep -E '"(identity|revision|version)"' "$work/image-pins.json") \
+    || fail "the image resolved other dependency versions than the host's Package.resolved"
+  echo "pins: $(grep -c '"identity"' Package.resolved) packages, as the host's Package.resolved"
+else
+  echo "pins: no Package.resolved on the host, transitive versions resolved in the image"
+fi
 
 step "image configuration"
 inspect() { podman image inspect --format "$1" "$IMAGE"; }
