@@ -28,10 +28,15 @@ final class StatusRecordingSink: ResponseSink {
         _ = self.status.compareExchange(expected: 0, desired: status, ordering: .acquiringAndReleasing)
     }
 
+    /// The status is claimed before the answer goes out: a small answer can be sent and its connection closed (and
+    /// the close handler read the status) on the server's thread before `inner.respond` returns here.
     @discardableResult
     func respond(_ response: HTTPResponse) -> Bool {
+        let claimed = status.compareExchange(expected: 0, desired: response.status, ordering: .acquiringAndReleasing).exchanged
         let accepted = inner.respond(response)
-        if accepted { note(response.status) }
+        if !accepted && claimed {
+            _ = status.compareExchange(expected: response.status, desired: 0, ordering: .acquiringAndReleasing)
+        }
         return accepted
     }
 

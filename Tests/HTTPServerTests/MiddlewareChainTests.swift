@@ -35,7 +35,34 @@ private final class Records: Sendable {
     var last: HTTPExchangeRecord? { all.withLock { $0.last } }
 }
 
+/// The server's side of a small answer: it is sent and the connection closed before `respond` returns.
+private final class ClosesWhileResponding: ResponseSink {
+    let inner = RecordingSink()
+
+    @discardableResult
+    func respond(_ response: HTTPResponse) -> Bool {
+        let accepted = inner.respond(response)
+        inner.close(completed: true)
+        return accepted
+    }
+
+    @discardableResult
+    func write(_ bytes: [UInt8]) -> Bool { inner.write(bytes) }
+    func finish() { inner.finish() }
+    func onClose(_ handler: @escaping @Sendable (Bool) -> Void) { inner.onClose(handler) }
+    var isClientGone: Bool { inner.isClientGone }
+}
+
 @Suite struct MiddlewareChainTests {
+    @Test func theStatusIsKnownWhenTheConnectionClosesInsideRespond() throws {
+        let records = Records()
+        let metrics = HTTPMetricsMiddleware { record in records.all.withLock { $0.append(record) } }
+        try metrics.handle(HTTPRequest(method: "POST", path: "/v1/embeddings"), sink: ClosesWhileResponding()) { _, sink in
+            sink.respond(.text(200, "ok"))
+        }
+        #expect(records.last.map { "\($0.status) \($0.completed)" } == "200 true")
+    }
+
     @Test func routerWideRunsOutsideTheRoutesOwn() {
         let seen = Shared<[String]>([])
         var router = Router()
