@@ -26,10 +26,14 @@ final class EmbeddingRun: Sendable {
     let sink: any ResponseSink
     let backend: any CompletionBackend
     let state: Mutex<State>
+    /// The access log's fields: the first job's queue time, the prompt tokens of all inputs, the error if one ends it.
+    let notes: ExchangeNotes
+    let submitted = ContinuousClock.now
 
     init(requests: [GenerationRequest], encoding: EmbeddingRequest.Encoding, model: String, sink: any ResponseSink,
-         backend: any CompletionBackend) {
+         backend: any CompletionBackend, notes: ExchangeNotes = ExchangeNotes()) {
         (self.requests, self.encoding, self.model, self.sink, self.backend) = (requests, encoding, model, sink, backend)
+        self.notes = notes
         let n = requests.count
         state = Mutex(State(vectors: Array(repeating: nil, count: n), promptTokens: Array(repeating: 0, count: n),
                             terminal: Array(repeating: false, count: n)))
@@ -89,6 +93,8 @@ final class EmbeddingRun: Sendable {
                 guard !s.ended else { return .nothing }
                 guard s.finished == requests.count else { return .pump }
                 s.ended = true
+                notes.set("prompt_tokens", String(s.promptTokens.reduce(0, +)))
+                notes.set("completion_tokens", "0")
                 let items = s.vectors.enumerated().map { i, v in EmbeddingItem(index: i, vector: v ?? [], encoding: encoding) }
                 return .respond(OpenAICodec.json(EmbeddingList(data: items, model: model,
                                                                promptTokens: s.promptTokens.reduce(0, +))))
@@ -98,7 +104,10 @@ final class EmbeddingRun: Sendable {
                 guard !s.ended else { return .nothing }
                 s.ended = true
                 return .fail(failure, s.handles.filter { !s.terminal[$0.key] }.map(\.value))
-            case .admitted, .promptLogprobs, .token:
+            case .admitted:
+                if notes["queue_ms"] == nil { notes.set("queue_ms", CompletionRun.millis(since: submitted)) }
+                return .nothing
+            case .promptLogprobs, .token:
                 return .nothing
             }
         }
@@ -109,7 +118,9 @@ final class EmbeddingRun: Sendable {
             // The first job's id is the request's: /v1/jobs/{id} finds it.
             sink.respond(.json(200, body, headers: [("X-Request-Id", requests[0].id)]))
         case .fail(let failure, let others):
-            if !(failure == .cancelled && sink.isClientGone) { sink.respond(APIError.from(failure).response) }
+            let error = APIError.from(failure)
+            notes.set("error", error.code ?? error.type)
+            if !(failure == .cancelled && sink.isClientGone) { sink.respond(error.response) }
             for h in others { h.cancel() }
         }
     }

@@ -31,6 +31,6 @@ extension OpenAIService {
         }
         if let first = requests.first { request.notes.set("id", first.id) }
         EmbeddingRun(requests: requests, encoding: body.encoding, model: settings.servedModelName, sink: sink,
-                     backend: backend).start()
+                     backend: backend, notes: request.notes).start()
     }
 }

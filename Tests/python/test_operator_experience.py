@@ -8,23 +8,12 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import requests
 
-from conftest import API_KEY, ValetProcess, _binary, _model, free_port
+from conftest import API_KEY, ValetProcess, _binary, _model, free_port, sse_events, wait_for
 from test_openai_api import NO_EOS
-
-
-def _wait(condition, timeout=120, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _json_lines(server):
@@ -54,13 +43,16 @@ def test_json_access_log_cors_optional_model_and_liveness():
         wrong = dict(body, model="no-such-model")
         assert requests.post(server.base + "/v1/chat/completions", json=wrong, headers=server.headers(),
                              timeout=60).status_code == 404
+        emb = requests.post(server.base + "/v1/embeddings", headers=server.headers(), timeout=120,
+                            json={"input": ["first input", "a second, longer input"]})
+        assert emb.status_code == 200, emb.text
         assert requests.get(server.base + "/health/live", timeout=10).json() == {"status": "alive"}
 
         # A line is written when its response has been handed to the socket, which on a busy host can be after
         # later requests' lines: wait for all three by status, not by count.
-        chat_lines = _wait(lambda: {"200", "401", "404"} <= {e["status"] for e in _requests_logged(
-            server, "/v1/chat/completions")} and _requests_logged(server, "/v1/chat/completions"),
-            what="the 200, 401 and 404 chat access-log lines")
+        chat_lines = wait_for("the 200, 401 and 404 chat access-log lines", lambda: {"200", "401", "404"} <= {
+            e["status"] for e in _requests_logged(server, "/v1/chat/completions")}
+            and _requests_logged(server, "/v1/chat/completions"))
         ok = [e for e in chat_lines if e["status"] == "200"]
         assert len(ok) == 1
         line = ok[0]
@@ -72,8 +64,13 @@ def test_json_access_log_cors_optional_model_and_liveness():
         # Client errors are visible, at warning.
         assert sorted((e["status"], e["level"]) for e in chat_lines if e["status"] != "200") == \
             [("401", "warning"), ("404", "warning")]
-        completion = _wait(lambda: _requests_logged(server, "/v1/completions"), what="the completion's line")[0]
+        completion = wait_for("the completion's line", lambda: _requests_logged(server, "/v1/completions"))[0]
         assert completion["id"] == stream_id and int(completion["completion_tokens"]) == 3
+        embedded = wait_for("the embeddings line", lambda: _requests_logged(server, "/v1/embeddings"))[0]
+        assert embedded["id"] == emb.headers["X-Request-Id"] and embedded["status"] == "200"
+        assert int(embedded["prompt_tokens"]) == emb.json()["usage"]["prompt_tokens"] > 0
+        assert embedded["completion_tokens"] == "0"
+        assert 0 <= float(embedded["queue_ms"]) <= float(embedded["total_ms"])
         # Every line, the startup line and the rest, is one JSON object with a time and a level.
         entries = _json_lines(server)
         assert all({"ts", "level", "msg"} <= set(e) for e in entries)
@@ -149,8 +146,8 @@ def test_shutdown_fails_readiness_ends_waiting_jobs_at_once_and_a_second_signal_
         import threading
         t = threading.Thread(target=wait_in_lot)
         t.start()
-        _wait(lambda: requests.get(server.base + "/v1/metrics", headers=server.headers(),
-                                   timeout=10).json()["queued_tasks"] == 1, what="the second request to park")
+        wait_for("the second request to park", lambda: requests.get(
+            server.base + "/v1/metrics", headers=server.headers(), timeout=10).json()["queued_tasks"] == 1)
 
         server.proc.send_signal(signal.SIGTERM)
         # The parked request gets its answer during the 600 s grace: a 503 a gateway can retry elsewhere.
@@ -164,11 +161,7 @@ def test_shutdown_fails_readiness_ends_waiting_jobs_at_once_and_a_second_signal_
         assert server.proc.poll() is None  # still draining the running stream
 
         server.proc.send_signal(signal.SIGTERM)
-        events = []
-        for line in lines:
-            if line:
-                payload = line.decode()[len("data: "):]
-                events.append("DONE" if payload == "[DONE]" else json.loads(payload))
+        events = sse_events(lines)
         assert events[-1] == "DONE"
         assert events[-2]["error"]["code"] == "shutting_down"
         assert server.proc.wait(timeout=300) == 0
