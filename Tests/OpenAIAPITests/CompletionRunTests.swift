@@ -7,14 +7,6 @@ import TestSupport
 import Testing
 @testable import OpenAIAPI
 
-private func client(_ backend: FakeBackend, apiKey: String? = nil) -> RouterTestClient {
-    let service = OpenAIService(settings: .init(servedModelName: "tiny", apiKey: apiKey))
-    service.ready(backend: backend)
-    var router = Router()
-    service.register(on: &router)
-    return RouterTestClient(router: router, errorResponse: APIError.httpErrorResponse)
-}
-
 private func post(_ client: RouterTestClient, _ path: String, _ body: String) -> RecordingSink {
     client.execute("POST", path, headers: [("Content-Type", "application/json")], body: body)
 }

@@ -7,14 +7,6 @@ import TestSupport
 import Testing
 @testable import OpenAIAPI
 
-private func client(_ backend: FakeBackend) -> RouterTestClient {
-    let service = OpenAIService(settings: .init(servedModelName: "tiny"))
-    service.ready(backend: backend)
-    var router = Router()
-    service.register(on: &router)
-    return RouterTestClient(router: router, errorResponse: APIError.httpErrorResponse)
-}
-
 private func post(_ backend: FakeBackend, _ body: String) -> RecordingSink {
     client(backend).execute("POST", "/v1/embeddings", headers: [("Content-Type", "application/json")], body: body)
 }

@@ -11,18 +11,9 @@ private func errorObject(_ sink: RecordingSink) -> [String: Any]? {
     ((try? JSONSerialization.jsonObject(with: Data(sink.body))) as? [String: Any])?["error"] as? [String: Any]
 }
 
-private func client(apiKey: String?, extra: (inout Router, OpenAIService) -> Void = { _, _ in }) -> RouterTestClient {
-    let service = OpenAIService(settings: .init(servedModelName: "tiny", apiKey: apiKey))
-    service.ready(backend: FakeBackend())
-    var router = Router()
-    service.register(on: &router)
-    extra(&router, service)
-    return RouterTestClient(router: router, errorResponse: APIError.httpErrorResponse)
-}
-
 @Suite struct MiddlewareTests {
     @Test func authGuardsTheAPIRoutesOnly() {
-        let c = client(apiKey: "sekrit")
+        let c = client(FakeBackend(), apiKey: "sekrit")
         var sink = c.execute("GET", "/v1/models")
         #expect(sink.status == 401)
         #expect(errorObject(sink)?["code"] as? String == "invalid_api_key")
@@ -38,12 +29,12 @@ private func client(apiKey: String?, extra: (inout Router, OpenAIService) -> Voi
     }
 
     @Test func noKeyNoAuth() {
-        let sink = client(apiKey: nil).execute("GET", "/v1/models")
+        let sink = client(FakeBackend(), apiKey: nil).execute("GET", "/v1/models")
         #expect(sink.status == 200)
     }
 
     @Test func thrownAPIErrorIsRenderedOnce() {
-        let sink = client(apiKey: nil).execute("GET", "/v1/models/other")
+        let sink = client(FakeBackend(), apiKey: nil).execute("GET", "/v1/models/other")
         #expect(sink.recorded.offered.count == 1)
         #expect(sink.status == 404)
         #expect(sink.header("Content-Type") == "application/json")
@@ -52,7 +43,7 @@ private func client(apiKey: String?, extra: (inout Router, OpenAIService) -> Voi
     }
 
     @Test func anyOtherErrorIsA500InTheSameShape() {
-        let c = client(apiKey: nil) { router, service in
+        let c = client(FakeBackend(), apiKey: nil) { router, service in
             router.add("GET", "/v1/broken", middleware: service.apiMiddleware) { _, _ in throw Broken() }
         }
         let sink = c.execute("GET", "/v1/broken")
@@ -65,7 +56,7 @@ private func client(apiKey: String?, extra: (inout Router, OpenAIService) -> Voi
     }
 
     @Test func aThrowAfterAnsweringKeepsTheFirstAnswer() {
-        let c = client(apiKey: nil) { router, _ in
+        let c = client(FakeBackend(), apiKey: nil) { router, _ in
             router.add("GET", "/v1/late") { _, sink in
                 sink.respond(.text(200, "ok"))
                 throw APIError.invalid("too late")
@@ -77,7 +68,7 @@ private func client(apiKey: String?, extra: (inout Router, OpenAIService) -> Voi
     }
 
     @Test func decodeErrorsStayBadRequests() {
-        let sink = client(apiKey: nil).execute("POST", "/v1/completions", headers: [("Content-Type", "application/json")],
+        let sink = client(FakeBackend(), apiKey: nil).execute("POST", "/v1/completions", headers: [("Content-Type", "application/json")],
                                                body: #"{"model":"tiny"}"#)
         #expect(sink.status == 400)
         #expect(errorObject(sink)?["param"] as? String == "prompt")

@@ -7,12 +7,7 @@ import Testing
 @testable import OpenAIAPI
 
 private func post(_ backend: FakeBackend, _ path: String, _ body: String) -> RecordingSink {
-    let service = OpenAIService(settings: .init(servedModelName: "tiny"))
-    service.ready(backend: backend)
-    var router = Router()
-    service.register(on: &router)
-    return RouterTestClient(router: router, errorResponse: APIError.httpErrorResponse)
-        .execute("POST", path, headers: [("Content-Type", "application/json")], body: body)
+    client(backend).execute("POST", path, headers: [("Content-Type", "application/json")], body: body)
 }
 
 private func object(_ text: String) -> [String: Any] {

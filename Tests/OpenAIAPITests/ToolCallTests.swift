@@ -27,14 +27,6 @@ private func events(_ text: String) -> [[String: Any]] {
     }
 }
 
-private func client(_ backend: FakeBackend) -> RouterTestClient {
-    let service = OpenAIService(settings: .init(servedModelName: "tiny"))
-    service.ready(backend: backend)
-    var router = Router()
-    service.register(on: &router)
-    return RouterTestClient(router: router, errorResponse: APIError.httpErrorResponse)
-}
-
 @Suite struct ToolCallTests {
     @Test func toolsAndChoiceDecode() throws {
         let r = try decode("{\(base),\"tools\":[\(weatherTool)],\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"get_weather\"}},\"parallel_tool_calls\":false}")

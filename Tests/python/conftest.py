@@ -1,4 +1,5 @@
 # Starts real `valet serve` processes on free loopback ports for the API suite (env VALET_BIN, VALET_TEST_MODEL).
+import json
 import os
 import signal
 import socket
@@ -26,6 +27,31 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_for(what, check, timeout=120, interval=0.1):
+    """Polls `check` until it returns something truthy, and returns that; fails naming `what` after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def sse_events(lines):
+    """An SSE body's data lines (bytes or str) as JSON events; the terminating [DONE] becomes the string 'DONE'."""
+    events = []
+    for line in lines:
+        if isinstance(line, bytes):
+            line = line.decode()
+        if not line:
+            continue
+        assert line.startswith("data: "), line
+        payload = line[len("data: "):]
+        events.append("DONE" if payload == "[DONE]" else json.loads(payload))
+    return events
 
 
 class ValetProcess:

@@ -11,7 +11,7 @@ import openai
 import pytest
 import requests
 
-from conftest import API_KEY, ValetProcess, _model
+from conftest import API_KEY, ValetProcess, _model, sse_events
 
 CHAT = [{"role": "user", "content": "Name three colours."}]
 
@@ -36,15 +36,7 @@ NO_EOS = eos_ids()
 
 
 def sse(response):
-    """Parse a raw SSE body into JSON events; the terminating [DONE] becomes the string 'DONE'."""
-    events = []
-    for line in response.iter_lines(decode_unicode=True):
-        if not line:
-            continue
-        assert line.startswith("data: "), line
-        payload = line[len("data: "):]
-        events.append("DONE" if payload == "[DONE]" else json.loads(payload))
-    return events
+    return sse_events(response.iter_lines(decode_unicode=True))
 
 
 def post(server, path, body, **headers):
@@ -520,11 +512,7 @@ def test_sigterm_ends_streams_and_exits_zero():
         lines = r.iter_lines()
         next(lines)
         server.proc.send_signal(signal.SIGTERM)
-        events = []
-        for line in lines:
-            if line:
-                payload = line.decode()[len("data: "):]
-                events.append("DONE" if payload == "[DONE]" else json.loads(payload))
+        events = sse_events(lines)
         assert events[-1] == "DONE"
         assert "error" in events[-2] or events[-2]["choices"][0]["finish_reason"] is not None
         assert server.proc.wait(timeout=30) == 0

@@ -6,13 +6,12 @@ import shutil
 import sqlite3
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 import requests
 
-from conftest import ValetProcess, _binary, _model, free_port
+from conftest import ValetProcess, _binary, _model, free_port, wait_for
 
 
 def complete(server, prompt="Say one word.", max_tokens=1):
@@ -20,16 +19,6 @@ def complete(server, prompt="Say one word.", max_tokens=1):
                       json={"model": server.model_name, "prompt": prompt, "max_tokens": max_tokens, "temperature": 0})
     assert r.status_code == 200, r.text
     return r.json()["id"]
-
-
-def wait_for(what, check, timeout=120):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def rows(db_path, ids):

@@ -1,6 +1,5 @@
 # SIGTERM with 200 streams open: every stream ends cleanly (its last token or an error event, then [DONE]), a
 # request still waiting gets a plain 503, the process exits 0 soon after the grace, and every job has its row.
-import json
 import signal
 import sqlite3
 import threading
@@ -9,7 +8,7 @@ from pathlib import Path
 
 import requests
 
-from conftest import ValetProcess
+from conftest import ValetProcess, sse_events
 
 STREAMS = 200
 GRACE = 2
@@ -24,11 +23,7 @@ def _stream(server, i, results, started):
             results[i] = ("status", r.status_code, r.json())
             return
         started.add(i)
-        events = []
-        for line in r.iter_lines():
-            if line:
-                payload = line.decode()[len("data: "):]
-                events.append("DONE" if payload == "[DONE]" else json.loads(payload))
+        events = sse_events(r.iter_lines())
         results[i] = ("stream", 200, events)
     except Exception as e:  # noqa: BLE001 - a broken stream is exactly what this test is looking for
         results[i] = ("broken", None, repr(e))
