@@ -121,6 +121,25 @@ def test_malformed_tools_are_400s_naming_the_field(valet, extra, param):
     assert_error(chat(valet, **body), 400, param=param, type_="invalid_request_error")
 
 
+UNSUPPORTED = {"type": "function", "function": {"name": "g", "parameters": {
+    "type": "object", "properties": {"x": {"type": "string", "not": {"const": "a"}}}}}}
+BAD_REF = {"type": "function", "function": {"name": "g", "parameters": {
+    "type": "object", "properties": {"x": {"$ref": "#/$defs/missing"}}}}}
+
+
+@pytest.mark.parametrize("choice", [None, "auto", "none", "required"])
+@pytest.mark.parametrize("tool,param", [(UNSUPPORTED, "tools[1].function.parameters.properties.x.not"),
+                                        (BAD_REF, "tools[1].function.parameters.properties.x")])
+def test_parameters_schemas_are_compiled_whatever_the_choice(valet, choice, tool, param):
+    body = {"messages": ASK, "max_tokens": 1, "tools": [WEATHER, tool]}
+    if choice:
+        body["tool_choice"] = choice
+    r = chat(valet, **body)
+    assert r.status_code == 400
+    error = r.json()["error"]
+    assert error["type"] == "invalid_request_error" and error["param"].startswith(param), error
+
+
 def test_the_openai_client_raises_bad_request_for_an_unknown_tool(valet):
     with pytest.raises(openai.BadRequestError) as info:
         valet.client().chat.completions.create(model=valet.model_name, messages=ASK, tools=[WEATHER],
