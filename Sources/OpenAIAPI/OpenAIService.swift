@@ -182,7 +182,8 @@ public final class OpenAIService: Sendable {
             let syntax = backend.toolCallSyntax
             let masker = try compiler.masker(forcing: tools, syntax: syntax, parallel: tools.parallel)
             for i in jobs.indices {
-                jobs[i].request.constraint = LazyGrammarConstraint(masker: masker, trigger: syntax.lazyTrigger)
+                jobs[i].request.constraint = LazyGrammarConstraint(masker: masker, trigger: syntax.lazyTrigger,
+                                                                   triggerToken: compiler.markerTokens[syntax.trigger])
                 jobs[i].request.constraintKind = "tools"
             }
             return

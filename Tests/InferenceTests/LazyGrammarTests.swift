@@ -3,10 +3,12 @@
 import Testing
 @testable import Inference
 
-/// Single printable ASCII bytes and newline, a few longer pieces, and an end-of-generation token (the last id).
+/// Single printable ASCII bytes and newline, a few longer pieces, a special token without bytes (the marker as one
+/// token), and an end-of-generation token (the last id).
 private let pieces: [String] = (0x20...0x7E).map { String(UnicodeScalar(UInt8($0))) } + ["\n", "Sure", "<tool", "_call>", "<tool_call>\n{\"", "ll>", "<t", "ool_ca", "{\"name", "_call>X"]
-private let eog = Int32(pieces.count)
-private let vocabulary = TokenVocabulary(bytes: pieces.map { Array($0.utf8) } + [nil], endOfGeneration: [eog])
+private let special = Int32(pieces.count)
+private let eog = Int32(pieces.count + 1)
+private let vocabulary = TokenVocabulary(bytes: pieces.map { Array($0.utf8) } + [nil, nil], endOfGeneration: [eog])
 
 private func token(_ piece: String) -> Int32 { Int32(pieces.firstIndex(of: piece)!) }
 
@@ -31,7 +33,7 @@ private func complete(_ c: inout LazyGrammarConstraint, budget: Int) -> (text: S
     var used = 0
     while !c.isFinished && used < budget {
         guard let mask = c.allowedTokens(remaining: budget - used) else { break }
-        let pick = mask.tokens.last { $0 != eog }!
+        let pick = mask.tokens.last { $0 != eog && $0 != special }!
         out += vocabulary.bytes(of: pick)!
         c.accept(pick)
         used += 1
@@ -94,6 +96,18 @@ private func complete(_ c: inout LazyGrammarConstraint, budget: Int) -> (text: S
         var prose = LazyGrammarConstraint(masker: masker, trigger: ToolCallSyntax.llama3.lazyTrigger)
         feed(&prose, [token("Sure"), token(" "), token("{")])
         #expect(prose.phase == .off && prose.allowedTokens(remaining: 100) == nil)
+    }
+
+    @Test func aMarkerThatIsOneSpecialTokenSwitchesItOn() {
+        var c = LazyGrammarConstraint(masker: callMasker, trigger: ToolCallSyntax.hermes.lazyTrigger, triggerToken: special)
+        feed(&c, [token("Sure"), special])
+        #expect(c.phase == .on)
+        let (rest, _) = complete(&c, budget: 100)
+        #expect(rest == "\n{\"name\": \"f\", \"arguments\": {\"n\": 9}}\n</tool_call>")
+        // Without the token named, a special token is no text and leaves the reply free.
+        var d = LazyGrammarConstraint(masker: callMasker, trigger: ToolCallSyntax.hermes.lazyTrigger)
+        feed(&d, [special])
+        #expect(d.phase == .waiting)
     }
 
     @Test func onceOnTheBudgetRuleHolds() {

@@ -6,7 +6,8 @@
 /// The grammar must begin with the trigger (a tool-call grammar begins with the call marker). The trigger may span
 /// tokens, and the token that completes it may carry more text: the matcher is fed the trigger and that rest, and
 /// masks from there. If that rest cannot follow in the grammar (or a `leading` trigger is missed), the grammar is
-/// off for good and the reply stays free text. Once on, the masker's budget rule applies.
+/// off for good and the reply stays free text. Once on, the masker's budget rule applies. A tokenizer that keeps the
+/// marker as one special token (no bytes in the vocabulary) names it as `triggerToken`.
 public struct LazyGrammarConstraint: TokenConstraint {
     public enum Trigger: Sendable, Equatable {
         /// These bytes anywhere in the reply.
@@ -21,14 +22,16 @@ public struct LazyGrammarConstraint: TokenConstraint {
 
     public let masker: GrammarMasker
     public let trigger: Trigger
+    public let triggerToken: Int32?
     public private(set) var phase: Phase = .waiting
     public private(set) var matcher: GrammarMatcher
     /// The last bytes seen while waiting, fewer than the trigger's length: where a trigger split across tokens begins.
     private var pending: [UInt8] = []
 
-    public init(masker: GrammarMasker, trigger: Trigger) {
+    public init(masker: GrammarMasker, trigger: Trigger, triggerToken: Int32? = nil) {
         self.masker = masker
         self.trigger = trigger
+        self.triggerToken = triggerToken
         matcher = GrammarMatcher(masker.grammar)
     }
 
@@ -41,6 +44,10 @@ public struct LazyGrammarConstraint: TokenConstraint {
     }
 
     public mutating func accept(_ token: Int32) {
+        if phase == .waiting, token == triggerToken, case .text(let marker) = trigger {
+            switchOn(marker)
+            return
+        }
         guard phase != .off, let bytes = masker.vocabulary.bytes(of: token) else { return }
         if phase == .on {
             let ok = matcher.advance(bytes)
