@@ -87,10 +87,18 @@ def test_auto_calls_a_function_whole_and_streamed(valet):
         assert _calls(stream.get_final_response()) == _calls(r)
 
 
-def test_prose_under_auto_is_a_message(valet):
-    r = valet.client().responses.create(model=valet.model_name, input=_steered("Write a haiku about the sea."),
-                                        tools=[WEATHER], temperature=0, max_output_tokens=64)
+def test_prose_under_auto_is_a_message_whole_and_streamed(valet):
+    client = valet.client()
+    args = dict(model=valet.model_name, input=_steered("Write a haiku about the sea."), tools=[WEATHER],
+                temperature=0, max_output_tokens=64)
+    r = client.responses.create(**args)
+    assert r.status == "completed"
     assert [o.type for o in r.output] == ["message"] and r.output_text and "<tool_call>" not in r.output_text
+    with client.responses.stream(**args) as stream:
+        deltas = "".join(e.delta for e in stream if e.type == "response.output_text.delta")
+        final = stream.get_final_response()
+    assert deltas == final.output_text == r.output_text
+    assert [o.type for o in final.output] == ["message"]
 
 
 def test_required_and_named_choices_always_call(valet):
@@ -110,8 +118,8 @@ def test_a_function_call_output_round_trip_answers(valet):
     first = client.responses.create(model=valet.model_name, input="What is the weather in Paris?", tools=[WEATHER],
                                     tool_choice="required", temperature=0, max_output_tokens=96)
     call = first.output[0]
-    history = [{"role": "user", "content": "What is the weather in Paris?"},
-               {"type": "function_call", "call_id": call.call_id, "name": call.name, "arguments": call.arguments},
+    # The output item goes back as it came (with its id and status), as agent loops do.
+    history = [{"role": "user", "content": "What is the weather in Paris?"}, call,
                {"type": "function_call_output", "call_id": call.call_id,
                 "output": json.dumps({"temperature": 18, "sky": "sunny"})}]
     r = client.responses.create(model=valet.model_name, input=history, tools=[WEATHER], tool_choice="none",
@@ -121,3 +129,7 @@ def test_a_function_call_output_round_trip_answers(valet):
     alone = client.responses.create(model=valet.model_name, input=history[:1], tools=[WEATHER], tool_choice="none",
                                     temperature=0, max_output_tokens=1)
     assert r.usage.input_tokens > alone.usage.input_tokens + 20
+    spelled = client.responses.create(model=valet.model_name, input=[
+        history[0], {"type": "function_call", "call_id": call.call_id, "name": call.name, "arguments": call.arguments},
+        history[2]], tools=[WEATHER], tool_choice="none", temperature=0, max_output_tokens=48)
+    assert (spelled.usage.input_tokens, spelled.output_text) == (r.usage.input_tokens, r.output_text)
