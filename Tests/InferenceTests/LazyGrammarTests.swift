@@ -110,6 +110,36 @@ private func complete(_ c: inout LazyGrammarConstraint, budget: Int) -> (text: S
         #expect(d.phase == .waiting)
     }
 
+    @Test func tooLittleBudgetForACallHoldsBackOnlyTheTokensThatWouldStartOne() {
+        let needed = callMasker.minimumTokens(from: {
+            var m = GrammarMatcher(callMasker.grammar)
+            m.advance(Array("<tool_call>".utf8))
+            return m
+        }())!
+        var c = LazyGrammarConstraint(masker: callMasker, trigger: ToolCallSyntax.hermes.lazyTrigger, triggerToken: special)
+        #expect(c.allowedTokens(remaining: needed + 1) == nil)
+        let fresh = c.allowedTokens(remaining: needed)!
+        // Only a token holding the whole marker can complete it from nothing.
+        #expect(!fresh.contains(token("<tool_call>\n{\"")) && !fresh.contains(special))
+        #expect(fresh.contains(token("<tool")) && fresh.contains(token("_call>")) && fresh.contains(eog))
+        #expect(fresh.allowedCount == vocabulary.size - 2)
+        feed(&c, [token("Sure"), token("<tool")], remaining: needed)
+        let split = c.allowedTokens(remaining: needed)!
+        // After "<tool", the tokens that finish the marker are held back; the rest, "S" or "ll>" say, are not.
+        #expect(!split.contains(token("_call>")) && !split.contains(token("_call>X")))
+        #expect(split.contains(token("S")) && split.contains(token("ll>")) && split.contains(token("<t")))
+        feed(&c, [token("<t"), token("ool_ca")], remaining: needed)
+        #expect(!c.allowedTokens(remaining: needed)!.contains(token("ll>")))
+        #expect(c.phase == .waiting)
+
+        let bare = ToolCallSyntax.llama3.grammar(arguments: [("f", .text("{}"))], parallel: false)
+        let masker = GrammarMasker(grammar: try! CompiledGrammar(bare), vocabulary: vocabulary)
+        var lead = LazyGrammarConstraint(masker: masker, trigger: ToolCallSyntax.llama3.lazyTrigger)
+        let start = lead.allowedTokens(remaining: 2)!
+        #expect(!start.contains(token("{")) && !start.contains(token("{\"name")) && start.contains(token("S")))
+        #expect(lead.allowedTokens(remaining: masker.minimumAnswerTokens!) == nil)
+    }
+
     @Test func onceOnTheBudgetRuleHolds() {
         let needed = callMasker.minimumTokens(from: {
             var m = GrammarMatcher(callMasker.grammar)

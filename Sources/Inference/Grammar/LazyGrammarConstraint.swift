@@ -6,7 +6,9 @@
 /// The grammar must begin with the trigger (a tool-call grammar begins with the call marker). The trigger may span
 /// tokens, and the token that completes it may carry more text: the matcher is fed the trigger and that rest, and
 /// masks from there. If that rest cannot follow in the grammar (or a `leading` trigger is missed), the grammar is
-/// off for good and the reply stays free text. Once on, the masker's budget rule applies. A tokenizer that keeps the
+/// off for good and the reply stays free text. Once on, the masker's budget rule applies; before, when fewer tokens
+/// are left than the shortest call takes, a token that would complete the marker is held back, so a call is never
+/// begun that cannot end. Any other token stays allowed: a reply that writes no marker is decoded as if free. A tokenizer that keeps the
 /// marker as one special token (no bytes in the vocabulary) names it as `triggerToken`.
 public struct LazyGrammarConstraint: TokenConstraint {
     public enum Trigger: Sendable, Equatable {
@@ -27,15 +29,33 @@ public struct LazyGrammarConstraint: TokenConstraint {
     public private(set) var matcher: GrammarMatcher
     /// The last bytes seen while waiting, fewer than the trigger's length: where a trigger split across tokens begins.
     private var pending: [UInt8] = []
+    /// The fewest tokens a call takes after the token that completes its marker (for a leading trigger, in all).
+    private let callTokens: Int
+    /// `withoutTriggers()` when no marker is under way (the usual case), kept once made.
+    private var heldBackFromNothing: TokenMask?
 
     public init(masker: GrammarMasker, trigger: Trigger, triggerToken: Int32? = nil) {
         self.masker = masker
         self.trigger = trigger
         self.triggerToken = triggerToken
         matcher = GrammarMatcher(masker.grammar)
+        switch trigger {
+        case .text(let marker):
+            var after = matcher
+            callTokens = after.advance(marker) ? (masker.minimumTokens(from: after) ?? Int.max) : Int.max
+        case .leading:
+            callTokens = masker.minimumAnswerTokens ?? Int.max
+        }
     }
 
     public mutating func allowedTokens(remaining: Int) -> TokenMask? {
+        if phase == .waiting {
+            let left = if case .text = trigger { remaining - 1 } else { remaining }
+            guard left < callTokens else { return nil }
+            if case .text(let marker) = trigger, !Self.splits(pending, marker).isEmpty { return withoutTriggers() }
+            if heldBackFromNothing == nil { heldBackFromNothing = withoutTriggers() }
+            return heldBackFromNothing
+        }
         guard phase == .on else { return nil }
         let mask = masker.mask(for: matcher, remaining: remaining)
         // Triggered with too little budget left for any completion: the call goes on unbudgeted and may be cut.
@@ -69,6 +89,35 @@ public struct LazyGrammarConstraint: TokenConstraint {
     }
 
     public var isFinished: Bool { phase == .on && matcher.isComplete && !matcher.canContinue }
+
+    /// Every token but those that would complete the trigger now.
+    private func withoutTriggers() -> TokenMask {
+        let v = masker.vocabulary
+        var mask = TokenMask(count: v.size, allowing: true)
+        if let triggerToken { mask.remove(triggerToken) }
+        switch trigger {
+        case .text(let marker):
+            let splits = Self.splits(pending, marker)
+            for t in 0..<v.size {
+                guard let b = v.bytes(of: Int32(t)) else { continue }
+                let completes = splits.contains { n in b.count >= marker.count - n && b.starts(with: marker[n...]) }
+                    || (b.count >= marker.count && Self.find(marker, in: b) != nil)
+                if completes { mask.remove(Int32(t)) }
+            }
+        case .leading(let first):
+            for t in 0..<v.size {
+                guard let b = v.bytes(of: Int32(t)), let i = b.firstIndex(where: { !Self.isSpace($0) }) else { continue }
+                if b[i] == first { mask.remove(Int32(t)) }
+            }
+        }
+        return mask
+    }
+
+    /// Where the marker could have begun in the bytes already seen: the lengths of `pending`'s suffixes that open it.
+    static func splits(_ pending: [UInt8], _ marker: [UInt8]) -> [Int] {
+        guard !pending.isEmpty else { return [] }
+        return (1...pending.count).filter { pending.suffix($0).elementsEqual(marker.prefix($0)) }
+    }
 
     private mutating func switchOn(_ text: [UInt8]) {
         pending = []
