@@ -290,3 +290,15 @@ def test_a_call_started_under_auto_completes_within_a_tight_budget(valet):
     assert c["finish_reason"] == "tool_calls", c
     _schema_valid(c["message"]["tool_calls"][0]["function"]["arguments"], WEATHER_UNIT["function"]["parameters"])
     assert r["usage"]["completion_tokens"] <= budget
+
+
+def test_no_call_begins_under_auto_when_it_cannot_fit(valet):
+    import re
+    e = assert_error(chat(valet, messages=ASK, tools=[WEATHER_UNIT], tool_choice="required", max_tokens=2), 400,
+                     param="max_tokens")
+    budget = int(re.search(r"takes (\d+) tokens", e["message"]).group(1)) - 4
+    r = chat(valet, messages=_steered("Call get_weather for Paris."), tools=[WEATHER_UNIT], max_tokens=budget).json()
+    c = r["choices"][0]
+    # The steered model would open a call at once; with no room to finish one, the marker is held back.
+    assert c["finish_reason"] in ("stop", "length") and "tool_calls" not in c["message"]
+    assert "<tool_call>" not in c["message"]["content"]
