@@ -192,10 +192,10 @@ final class ResponseRun: Sendable {
         let usage = ResponseUsage(inputTokens: usage.promptTokens, outputTokens: usage.completionTokens,
                                   cachedTokens: usage.cachedTokens)
         guard stream else {
-            var output = wholeOutput(s.text, status: "completed")
-            let called = output.contains { if case .functionCall = $0 { true } else { false } }
+            // Complete calls make a complete response even when the budget ran out after them.
+            let called = toolSyntax.map { !ParsedReply(s.text, syntax: $0).calls.isEmpty } ?? false
             let complete = reason == .stop || called
-            if !complete { output = wholeOutput(s.text, status: "incomplete") }
+            let output = wholeOutput(s.text, status: complete ? "completed" : "incomplete")
             let final = object(status: complete ? "completed" : "incomplete", output: output, usage: usage,
                                incompleteReason: complete ? nil : "max_output_tokens")
             sink.respond(.json(200, OpenAICodec.json(final), headers: [("X-Request-Id", settings.id)]))
