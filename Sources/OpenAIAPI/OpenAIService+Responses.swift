@@ -41,7 +41,7 @@ extension OpenAIService {
         do {
             try constrain(&jobs, body.common, tools: tools, backend: backend)
         } catch var error as APIError {
-            // The chat names of the fields, in the Responses shape.
+            // The constraint speaks chat's field names; the client sent the Responses ones.
             switch error.param {
             case "max_tokens": error.param = "max_output_tokens"
             case "response_format": error.param = "text.format"
