@@ -171,11 +171,23 @@ public final class OpenAIService: Sendable {
     /// The request's response_format as a constraint on every choice, or a 400 before anything is queued: a schema
     /// that does not compile, or a max_tokens too small for the shortest valid answer.
     /// `tool_choice` "required" or a named function forces a call from the first token; `auto` leaves the model free
-    /// (its replies are still read for calls).
+    /// until it writes the family's call marker, and from there the call grammar holds (a lazy grammar).
     func constrain(_ jobs: inout [CompletionRun.Job], _ common: CommonParameters, tools: ChatTools = ChatTools(),
                    backend: any CompletionBackend) throws {
         let forcing = tools.active && tools.choice != .auto
         let format = common.responseFormat ?? .text
+        if tools.active && tools.choice == .auto && format == .text {
+            // Without a vocabulary to mask, an `auto` reply is only read for calls.
+            guard let compiler = backend.constraints else { return }
+            let syntax = backend.toolCallSyntax
+            let masker = try compiler.masker(forcing: tools, syntax: syntax, parallel: tools.parallel)
+            for i in jobs.indices {
+                jobs[i].request.constraint = LazyGrammarConstraint(masker: masker, trigger: syntax.lazyTrigger,
+                                                                   triggerToken: compiler.markerTokens[syntax.trigger])
+                jobs[i].request.constraintKind = "tools"
+            }
+            return
+        }
         guard forcing || format != .text else { return }
         if forcing && format != .text {
             throw APIError.invalid("A forced tool call and a response_format cannot both shape one answer.",

@@ -1,5 +1,5 @@
-// The Responses API's wire objects: the response, its assistant message item, and the typed stream events the
-// official client's `responses.stream` folds back into a response.
+// The Responses API's wire objects: the response, its output items (the assistant message, function calls), and
+// the typed stream events the official client's `responses.stream` folds back into a response.
 
 /// The one output_text part of Valet's answer.
 struct OutputText: Encodable {
@@ -23,6 +23,30 @@ struct OutputMessage: Encodable {
         try c.encode(status, forKey: .status)
         try c.encode("assistant", forKey: .role)
         try c.encode(text.map { [OutputText(text: $0)] } ?? [], forKey: .content)
+    }
+}
+
+/// A call the model made: `arguments` is the JSON text of its arguments (as far as written, while streaming).
+struct FunctionCallItem: Encodable {
+    var type = "function_call"
+    var id: String
+    var callID: String
+    var name: String
+    var arguments: String
+    var status: String
+    enum CodingKeys: String, CodingKey { case type, id, callID = "call_id", name, arguments, status }
+}
+
+/// One entry of a response's `output`.
+enum OutputItem: Encodable {
+    case message(OutputMessage)
+    case functionCall(FunctionCallItem)
+
+    func encode(to encoder: any Encoder) throws {
+        switch self {
+        case .message(let m): try m.encode(to: encoder)
+        case .functionCall(let f): try f.encode(to: encoder)
+        }
     }
 }
 
@@ -59,13 +83,15 @@ struct ResponseSettings: Sendable {
     var maxOutputTokens: Int?
     var temperature: Float
     var topP: Float
+    var echo = ResponsesRequest.Echo()
+    var parallelToolCalls = true
 }
 
 struct ResponseObject: Encodable {
     var settings: ResponseSettings
     /// in_progress, completed, incomplete or failed.
     var status: String
-    var output: [OutputMessage] = []
+    var output: [OutputItem] = []
     var usage: ResponseUsage?
     /// Why an incomplete response stopped (`max_output_tokens`).
     var incompleteReason: String?
@@ -96,7 +122,7 @@ struct ResponseObject: Encodable {
         try c.encodeOrNull(settings.maxOutputTokens, forKey: .maxOutputTokens)
         try c.encode(settings.model, forKey: .model)
         try c.encode(output, forKey: .output)
-        try c.encode(false, forKey: .parallelToolCalls)
+        try c.encode(settings.parallelToolCalls, forKey: .parallelToolCalls)
         try c.encodeNil(forKey: .previousResponseID)
         var reasoning = c.nestedContainer(keyedBy: ReasonKeys.self, forKey: .reasoning)
         try reasoning.encodeNil(forKey: .effort)
@@ -104,10 +130,9 @@ struct ResponseObject: Encodable {
         try c.encode(false, forKey: .store)
         try c.encode(ModelCard.rounded(settings.temperature), forKey: .temperature)
         var text = c.nestedContainer(keyedBy: ReasonKeys.self, forKey: .text)
-        var format = text.nestedContainer(keyedBy: ReasonKeys.self, forKey: .format)
-        try format.encode("text", forKey: .type)
-        try c.encode("none", forKey: .toolChoice)
-        try c.encode([String](), forKey: .tools)
+        try text.encode(settings.echo.format, forKey: .format)
+        try c.encode(settings.echo.toolChoice, forKey: .toolChoice)
+        try c.encode(settings.echo.tools, forKey: .tools)
         try c.encode(ModelCard.rounded(settings.topP), forKey: .topP)
         try c.encode("disabled", forKey: .truncation)
         try c.encodeOrNull(usage, forKey: .usage)
@@ -129,7 +154,7 @@ struct OutputItemEvent: Encodable {
     var type: String
     var sequenceNumber: Int
     var outputIndex = 0
-    var item: OutputMessage
+    var item: OutputItem
     enum CodingKeys: String, CodingKey { case type, sequenceNumber = "sequence_number", outputIndex = "output_index", item }
 }
 
@@ -168,6 +193,28 @@ struct TextEvent: Encodable {
         try c.encode(contentIndex, forKey: .contentIndex)
         try c.encode(text, forKey: type.hasSuffix(".delta") ? .delta : .text)
         try c.encode(logprobs, forKey: .logprobs)
+    }
+}
+
+/// `response.function_call_arguments.delta` (a fragment) and `.done` (the whole arguments, and the name).
+struct FunctionArgumentsEvent: Encodable {
+    var type: String
+    var sequenceNumber: Int
+    var itemID: String
+    var outputIndex: Int
+    var text: String
+    var name: String?
+    enum CodingKeys: String, CodingKey {
+        case type, sequenceNumber = "sequence_number", itemID = "item_id", outputIndex = "output_index", delta, arguments, name
+    }
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(type, forKey: .type)
+        try c.encode(sequenceNumber, forKey: .sequenceNumber)
+        try c.encode(itemID, forKey: .itemID)
+        try c.encode(outputIndex, forKey: .outputIndex)
+        try c.encode(text, forKey: type.hasSuffix(".delta") ? .delta : .arguments)
+        try c.encodeIfPresent(name, forKey: .name)
     }
 }
 

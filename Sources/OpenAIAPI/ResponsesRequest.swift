@@ -1,5 +1,6 @@
-// A validated /v1/responses request: the input items become chat messages, and what Valet cannot honour
-// (tools, structured output, server-side conversation state) is refused by name rather than ignored.
+// A validated /v1/responses request: the input items (messages, function calls and their outputs) become chat
+// messages, tools and text.format become the chat endpoint's, and what Valet cannot honour (built-in tools,
+// server-side conversation state) is refused by name rather than ignored.
 import Scheduling
 import Inference
 
@@ -10,12 +11,26 @@ public struct ResponsesRequest: Sendable {
     /// Echoed in the response object as sent.
     public var instructions: String?
     public var maxOutputTokens: Int?
+    public var tools = ChatTools()
+    /// The request's `tools`, `tool_choice` and `text.format` as sent, echoed in the response object.
+    public var echo = Echo()
+
+    public struct Echo: Sendable {
+        public var tools: [JSONValue] = []
+        public var toolChoice: JSONValue = .string("auto")
+        public var format: JSONValue = .object(["type": .string("text")])
+    }
 
     public static func decode(_ body: [UInt8], limits: RequestDecoder.Limits) throws -> ResponsesRequest {
         let fields = FieldReader(object: try RequestDecoder.object(body))
         var r = ResponsesRequest()
         r.common.model = try fields.string("model") ?? ""
         try rejectUnsupported(fields)
+        r.tools = try ResponsesTools.decode(fields)
+        r.common.responseFormat = try ResponsesTools.format(fields.value("text"))
+        if case .array(let tools)? = fields.value("tools") { r.echo.tools = tools }
+        if let choice = fields.value("tool_choice") { r.echo.toolChoice = choice }
+        if case .object(let text)? = fields.value("text"), let format = text["format"], format != .null { r.echo.format = format }
 
         r.instructions = try fields.string("instructions")
         if let instructions = r.instructions { r.messages.append(ChatMessageInput(role: "system", content: instructions)) }
@@ -24,7 +39,7 @@ public struct ResponsesRequest: Sendable {
         case .string(let text):
             r.messages.append(ChatMessageInput(role: "user", content: text))
         case .array(let items) where !items.isEmpty:
-            for (i, item) in items.enumerated() { r.messages.append(try message(item, index: i)) }
+            for (i, item) in items.enumerated() { try append(item, index: i, to: &r.messages) }
         case .array:
             throw APIError.invalid("'input' must not be an empty array.", param: "input")
         default:
@@ -54,18 +69,56 @@ public struct ResponsesRequest: Sendable {
         return r
     }
 
-    /// One input item: a message (`type` "message" or just a `role`) whose content is a string or text parts.
-    private static func message(_ value: JSONValue, index: Int) throws -> ChatMessageInput {
+    /// One input item: a message, a `function_call` the model made earlier (consecutive calls share one assistant
+    /// turn, as chat's `tool_calls` do), or a `function_call_output` (a tool turn).
+    private static func append(_ value: JSONValue, index: Int, to messages: inout [ChatMessageInput]) throws {
         let param = "input[\(index)]"
         guard case .object(let object) = value else {
             throw APIError.invalid("'\(param)' must be an input item object, got \(value.typeName).", param: param)
         }
         let fields = FieldReader(object: object)
-        let type = try fields.string("type") ?? "message"
-        guard type == "message" else {
-            throw APIError.unsupported("'\(param).type' is '\(type)': only message items are supported (this server runs no tools).",
+        switch try fields.string("type") ?? "message" {
+        case "message":
+            messages.append(try message(fields, param: param))
+        case "function_call":
+            let callID = try required(fields, "call_id", param)
+            let name = try required(fields, "name", param)
+            let arguments = try required(fields, "arguments", param)
+            let call = ChatToolCall(id: callID, name: name, arguments: arguments)
+            if let last = messages.indices.last, messages[last].role == "assistant", !messages[last].toolCalls.isEmpty {
+                messages[last].toolCalls.append(call)
+            } else {
+                messages.append(ChatMessageInput(role: "assistant", content: "", toolCalls: [call]))
+            }
+        case "function_call_output":
+            let callID = try required(fields, "call_id", param)
+            let output: String
+            switch fields.value("output") {
+            case .string(let s)?: output = s
+            case nil: throw APIError.invalid("'\(param).output' is required.", param: "\(param).output")
+            case let other?: output = other.text
+            }
+            messages.append(ChatMessageInput(role: "tool", content: output, toolCallID: callID))
+        case let type:
+            throw APIError.unsupported("'\(param).type' is '\(type)': only message, function_call and function_call_output items are supported.",
                                        param: "\(param).type")
         }
+    }
+
+    private static func required(_ fields: FieldReader, _ key: String, _ param: String) throws -> String {
+        let value: String?
+        do {
+            value = try fields.string(key)
+        } catch let error as APIError {
+            throw APIError.invalid(error.message.replacingOccurrences(of: "'\(key)'", with: "'\(param).\(key)'"),
+                                   param: "\(param).\(key)")
+        }
+        guard let value else { throw APIError.invalid("'\(param).\(key)' is required.", param: "\(param).\(key)") }
+        return value
+    }
+
+    /// A message item (`type` "message" or just a `role`) whose content is a string or text parts.
+    private static func message(_ fields: FieldReader, param: String) throws -> ChatMessageInput {
         guard let role = try fields.string("role") else {
             throw APIError.invalid("'\(param).role' is required.", param: "\(param).role")
         }
@@ -118,33 +171,6 @@ public struct ResponsesRequest: Sendable {
         }
         if let background = try fields.bool("background"), background {
             throw APIError.unsupported("'background' is not supported: Valet keeps no response state to poll.", param: "background")
-        }
-        if let tools = fields.value("tools") {
-            guard case .array(let items) = tools else {
-                throw APIError.invalid("'tools' must be an array, got \(tools.typeName).", param: "tools")
-            }
-            if !items.isEmpty {
-                throw APIError.unsupported("'tools' is not supported: this server does not do tool or function calling.", param: "tools")
-            }
-        }
-        if let choice = fields.value("tool_choice"), choice != .string("none"), choice != .string("auto") {
-            throw APIError.unsupported("'tool_choice' is not supported: this server does not do tool or function calling.",
-                                       param: "tool_choice")
-        }
-        if let text = fields.value("text") {
-            guard case .object(let object) = text else {
-                throw APIError.invalid("'text' must be an object, got \(text.typeName).", param: "text")
-            }
-            if let format = FieldReader(object: object).value("format") {
-                guard case .object(let formatObject) = format else {
-                    throw APIError.invalid("'text.format' must be an object, got \(format.typeName).", param: "text.format")
-                }
-                let type = try FieldReader(object: formatObject).string("type")
-                if type != "text" {
-                    throw APIError.unsupported("'text.format' of type '\(type ?? "missing")' is not supported yet; only 'text' is (structured output is not built).",
-                                               param: "text.format")
-                }
-            }
         }
         if let reasoning = fields.value("reasoning") {
             guard case .object(let object) = reasoning else {

@@ -108,11 +108,70 @@ private func typedEvents(_ sink: RecordingSink) -> [(String, [String: Any])] {
         #expect(backend.cancelled == [backend.submitted[0].id])
     }
 
+    @Test func aReplyWithACallIsAFunctionCallItem() {
+        let backend = FakeBackend()
+        let sink = post(backend, "/v1/responses", #"{"model":"tiny","input":"hi","tools":[{"type":"function","name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}}}}],"parallel_tool_calls":false}"#)
+        backend.token(0, "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>")
+        backend.emit(0, .finished(.stop, Usage(promptTokens: 2, completionTokens: 9)))
+        let body = object(sink.text)
+        #expect(body["status"] as? String == "completed" && body["parallel_tool_calls"] as? Bool == false)
+        #expect((body["tools"] as? [[String: Any]])?.first?["name"] as? String == "get_weather")
+        let output = body["output"] as? [[String: Any]] ?? []
+        #expect(output.count == 1)
+        #expect(output.first?["type"] as? String == "function_call" && output.first?["name"] as? String == "get_weather")
+        #expect(output.first?["arguments"] as? String == #"{"city": "Paris"}"#)
+        #expect((output.first?["call_id"] as? String)?.hasPrefix("call_") == true)
+        #expect((output.first?["id"] as? String)?.hasPrefix("fc_") == true && output.first?["status"] as? String == "completed")
+    }
+
+    @Test func aStreamedCallSendsItsItemAndArgumentEvents() {
+        let backend = FakeBackend()
+        let sink = post(backend, "/v1/responses", #"{"model":"tiny","input":"hi","stream":true,"tools":[{"type":"function","name":"f"}]}"#)
+        backend.emit(0, .admitted)
+        for piece in ["Sure.", " <tool", "_call>\n{\"name\": \"f\", ", "\"arguments\": {\"a\"", ": 1}}\n</tool_call>"] {
+            backend.token(0, piece)
+        }
+        backend.emit(0, .finished(.stop, Usage(promptTokens: 2, completionTokens: 5)))
+        let events = typedEvents(sink)
+        let names = events.map(\.0)
+        #expect(names.first == "response.created" && names.last == "response.completed")
+        #expect(names.filter { $0 == "response.output_item.added" }.count == 2)
+        #expect(names.filter { $0 == "response.output_item.done" }.count == 2)
+        let added = events.filter { $0.0 == "response.output_item.added" }.map { ($0.1["output_index"] as? Int, ($0.1["item"] as? [String: Any])?["type"] as? String) }
+        #expect(added.map(\.0) == [0, 1] && added.map(\.1) == ["message", "function_call"])
+        let deltas = events.filter { $0.0 == "response.function_call_arguments.delta" }.compactMap { $0.1["delta"] as? String }
+        #expect(deltas.joined() == #"{"a": 1}"#)
+        let done = events.first { $0.0 == "response.function_call_arguments.done" }?.1
+        #expect(done?["arguments"] as? String == #"{"a": 1}"# && done?["output_index"] as? Int == 1)
+        #expect(events.first { $0.0 == "response.output_text.done" }?.1["text"] as? String == "Sure.")
+        let final = events.last?.1["response"] as? [String: Any]
+        let output = final?["output"] as? [[String: Any]] ?? []
+        #expect(output.map { $0["type"] as? String } == ["message", "function_call"])
+        #expect(output.last?["call_id"] as? String == (events.first { $0.0 == "response.output_item.added" && $0.1["output_index"] as? Int == 1 }?.1["item"] as? [String: Any])?["call_id"] as? String)
+    }
+
+    @Test func functionCallItemsBecomeTheChatHistory() throws {
+        let r = try ResponsesRequest.decode(Array(#"{"model":"m","input":[{"role":"user","content":"w?"},{"type":"function_call","call_id":"c1","name":"f","arguments":"{}"},{"type":"function_call","call_id":"c2","name":"g","arguments":"{\"x\":1}"},{"type":"function_call_output","call_id":"c1","output":"18C"},{"type":"function_call_output","call_id":"c2","output":{"ok":true}}]}"#.utf8),
+                                            limits: .init(vocabularySize: 100))
+        #expect(r.messages.map(\.role) == ["user", "assistant", "tool", "tool"])
+        #expect(r.messages[1].toolCalls.map(\.id) == ["c1", "c2"] && r.messages[1].toolCalls[1].arguments == #"{"x":1}"#)
+        #expect(r.messages[2].toolCallID == "c1" && r.messages[2].content == "18C")
+        #expect(r.messages[3].toolCallID == "c2" && r.messages[3].content.contains("true"))
+    }
+
     @Test func refusalsNameTheField() {
         for (body, param) in [(#"{"model":"tiny","input":"x","store":true}"#, "store"),
                               (#"{"model":"tiny","input":"x","previous_response_id":"resp_1"}"#, "previous_response_id"),
-                              (#"{"model":"tiny","input":"x","text":{"format":{"type":"json_schema"}}}"#, "text.format"),
-                              (#"{"model":"tiny","input":"x","tools":[{"type":"function","name":"f"}]}"#, "tools"),
+                              (#"{"model":"tiny","input":"x","text":{"format":{"type":"json_schema"}}}"#, "text.format.schema"),
+                              (#"{"model":"tiny","input":"x","text":{"format":{"type":"xml"}}}"#, "text.format.type"),
+                              (#"{"model":"tiny","input":"x","text":{"format":{"type":"json_schema","name":"a","schema":{"type":"object","not":{}}}}}"#, "text.format.schema.not"),
+                              (#"{"model":"tiny","input":"x","tools":[{"type":"web_search"}]}"#, "tools[0].type"),
+                              (#"{"model":"tiny","input":"x","tools":[{"type":"function"}]}"#, "tools[0].name"),
+                              (#"{"model":"tiny","input":"x","tools":[{"type":"function","name":"f","parameters":{"type":"object","properties":{"a":{"not":{}}}}}]}"#, "tools[0].parameters.properties.a.not"),
+                              (#"{"model":"tiny","input":"x","tools":[{"type":"function","name":"f"}],"tool_choice":{"type":"function","name":"g"}}"#, "tool_choice.name"),
+                              (#"{"model":"tiny","input":"x","tool_choice":"required"}"#, "tool_choice"),
+                              (#"{"model":"tiny","input":[{"type":"function_call","name":"f","arguments":"{}"}]}"#, "input[0].call_id"),
+                              (#"{"model":"tiny","input":[{"type":"function_call_output","call_id":"c"}]}"#, "input[0].output"),
                               (#"{"model":"tiny","input":[{"type":"reasoning"}]}"#, "input[0].type"),
                               (#"{"model":"tiny","input":[{"role":"tool","content":"x"}]}"#, "input[0].role"),
                               (#"{"model":"tiny","input":7}"#, "input")] {

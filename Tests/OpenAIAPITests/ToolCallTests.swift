@@ -95,6 +95,25 @@ private func events(_ text: String) -> [[String: Any]] {
         }
     }
 
+    @Test func parametersSchemasAreCompiledUnderEveryChoice() {
+        let badKeyword = #"{"type":"function","function":{"name":"g","parameters":{"type":"object","properties":{"x":{"type":"string","not":{"const":"a"}}}}}}"#
+        let badRef = ##"{"type":"function","function":{"name":"g","parameters":{"type":"object","properties":{"x":{"$ref":"#/$defs/missing"}}}}}"##
+        for choice in ["", #","tool_choice":"auto""#, #","tool_choice":"none""#, #","tool_choice":"required""#] {
+            for (tool, param) in [(badKeyword, "tools[1].function.parameters.properties.x.not"),
+                                  (badRef, "tools[1].function.parameters.properties.x")] {
+                do {
+                    _ = try decode("{\(base),\"tools\":[\(weatherTool),\(tool)]\(choice)}")
+                    Issue.record("accepted \(tool) with \(choice)")
+                } catch let error as APIError {
+                    #expect(error.status == 400)
+                    #expect(error.param?.hasPrefix(param) == true, "\(choice): \(error.param ?? "nil") \(error.message)")
+                } catch {
+                    Issue.record("\(error)")
+                }
+            }
+        }
+    }
+
     @Test func callsAreReadInEachSyntax() {
         let hermes = ParsedReply("Let me check.\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>\n"
             + "<tool_call>\n{\"arguments\": {\"city\": \"Rome\"}, \"name\": \"get_weather\"}\n</tool_call>", syntax: .hermes)

@@ -107,14 +107,31 @@ def test_refusals_name_the_field(valet):
     assert_error(post(valet, {"model": m, "input": "x", "store": True}), 400, param="store")
     error = post(valet, {"model": m, "input": "x", "previous_response_id": "resp_1"}).json()["error"]
     assert error["param"] == "previous_response_id" and "conversation state" in error["message"]
-    assert_error(post(valet, {"model": m, "input": "x",
-                              "text": {"format": {"type": "json_schema", "name": "a", "schema": {}}}}),
-                 400, param="text.format")
-    assert_error(post(valet, {"model": m, "input": "x", "tools": [{"type": "function", "name": "f"}]}),
-                 400, param="tools")
+    assert_error(post(valet, {"model": m, "input": "x", "text": {"format": {
+        "type": "json_schema", "name": "a", "schema": {"type": "object", "not": {}}}}}), 400, param="text.format.schema.not")
+    assert_error(post(valet, {"model": m, "input": "x", "text": {"format": {"type": "json_schema", "name": "a"}}}),
+                 400, param="text.format.schema")
+    assert_error(post(valet, {"model": m, "input": "x", "text": {"format": {"type": "yaml"}}}), 400,
+                 param="text.format.type")
+    assert_error(post(valet, {"model": m, "input": "x", "tools": [{"type": "web_search"}]}), 400, param="tools[0].type")
+    assert_error(post(valet, {"model": m, "input": "x", "tools": [{"type": "file_search", "vector_store_ids": []}]}),
+                 400, param="tools[0].type")
+    assert_error(post(valet, {"model": m, "input": "x", "tools": [{"type": "function"}]}), 400, param="tools[0].name")
+    assert_error(post(valet, {"model": m, "input": "x", "tools": [{"type": "function", "name": "f", "parameters": {
+        "type": "object", "properties": {"a": {"$ref": "#/$defs/nope"}}}}]}), 400, param="tools[0].parameters.properties.a.$ref")
+    assert_error(post(valet, {"model": m, "input": "x", "tools": [{"type": "function", "name": "f"}],
+                              "tool_choice": {"type": "function", "name": "g"}}), 400, param="tool_choice.name")
+    assert_error(post(valet, {"model": m, "input": "x", "tool_choice": "required"}), 400, param="tool_choice")
+    assert_error(post(valet, {"model": m, "input": "x", "tools": [{"type": "function", "name": "f"}],
+                              "tool_choice": "required", "max_output_tokens": 2}), 400, param="max_output_tokens")
+    assert_error(post(valet, {"model": m, "input": "x", "text": {"format": {"type": "json_object"}},
+                              "tools": [{"type": "function", "name": "f"}], "tool_choice": "required"}), 400,
+                 param="text.format")
     assert_error(post(valet, {"model": m}), 400, param="input")
     assert_error(post(valet, {"model": m, "input": []}), 400, param="input")
     assert_error(post(valet, {"model": m, "input": [{"type": "function_call_output", "output": "1"}]}), 400,
+                 param="input[0].call_id")
+    assert_error(post(valet, {"model": m, "input": [{"type": "reasoning", "summary": []}]}), 400,
                  param="input[0].type")
     assert_error(post(valet, {"model": m, "input": [{"role": "user", "content": [{"type": "input_image"}]}]}), 400,
                  param="input[0].content[0].type")

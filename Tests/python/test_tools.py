@@ -121,6 +121,25 @@ def test_malformed_tools_are_400s_naming_the_field(valet, extra, param):
     assert_error(chat(valet, **body), 400, param=param, type_="invalid_request_error")
 
 
+UNSUPPORTED = {"type": "function", "function": {"name": "g", "parameters": {
+    "type": "object", "properties": {"x": {"type": "string", "not": {"const": "a"}}}}}}
+BAD_REF = {"type": "function", "function": {"name": "g", "parameters": {
+    "type": "object", "properties": {"x": {"$ref": "#/$defs/missing"}}}}}
+
+
+@pytest.mark.parametrize("choice", [None, "auto", "none", "required"])
+@pytest.mark.parametrize("tool,param", [(UNSUPPORTED, "tools[1].function.parameters.properties.x.not"),
+                                        (BAD_REF, "tools[1].function.parameters.properties.x")])
+def test_parameters_schemas_are_compiled_whatever_the_choice(valet, choice, tool, param):
+    body = {"messages": ASK, "max_tokens": 1, "tools": [WEATHER, tool]}
+    if choice:
+        body["tool_choice"] = choice
+    r = chat(valet, **body)
+    assert r.status_code == 400
+    error = r.json()["error"]
+    assert error["type"] == "invalid_request_error" and error["param"].startswith(param), error
+
+
 def test_the_openai_client_raises_bad_request_for_an_unknown_tool(valet):
     with pytest.raises(openai.BadRequestError) as info:
         valet.client().chat.completions.create(model=valet.model_name, messages=ASK, tools=[WEATHER],
@@ -198,3 +217,88 @@ def test_forced_calls_are_counted_and_recorded_as_tools(valet):
     rows = {i: requests.get(valet.base + f"/v1/jobs/{i}", headers=valet.headers(), timeout=30).json()
             for i in (r["id"], plain["id"])}
     assert rows[r["id"]]["constraint"] == "tools" and rows[plain["id"]]["constraint"] == "none"
+
+
+# Under `auto` the grammar switches on at the call marker. Earlier turns that called with only a city steer the
+# model to call; the schema also requires a unit those turns never showed, so only the grammar makes it valid.
+WEATHER_UNIT = {"type": "function", "function": {
+    "name": "get_weather", "description": "The current weather in a city",
+    "parameters": {"type": "object", "additionalProperties": False,
+                   "properties": {"city": {"type": "string", "maxLength": 20},
+                                  "unit": {"enum": ["celsius", "fahrenheit"]}},
+                   "required": ["city", "unit"]}}}
+
+
+def _steered(question):
+    def called(i, city):
+        return [{"role": "user", "content": f"Call get_weather for {city}."},
+                {"role": "assistant", "content": None, "tool_calls": [
+                    {"id": f"call_{i}", "type": "function",
+                     "function": {"name": "get_weather", "arguments": json.dumps({"city": city})}}]}]
+    return called(0, "Rome") + called(1, "Oslo") + [{"role": "user", "content": question}]
+
+
+def _streamed(stream):
+    content, calls, finish = "", {}, []
+    for chunk in stream:
+        for c in chunk.choices:
+            content += c.delta.content or ""
+            for d in c.delta.tool_calls or []:
+                if d.id:
+                    calls[d.index] = {"name": d.function.name, "arguments": ""}
+                calls[d.index]["arguments"] += d.function.arguments or ""
+            if c.finish_reason:
+                finish.append(c.finish_reason)
+    return content, list(calls.values()), finish
+
+
+def test_auto_switches_the_grammar_on_at_the_call_marker(valet):
+    client = valet.client()
+    args = dict(model=valet.model_name, messages=_steered("Call get_weather for Paris."), tools=[WEATHER_UNIT],
+                tool_choice="auto", temperature=0, max_tokens=96)
+    c = client.chat.completions.create(**args).choices[0]
+    assert c.finish_reason == "tool_calls", c
+    assert c.message.content is None and len(c.message.tool_calls) == 1
+    call = c.message.tool_calls[0]
+    assert call.function.name == "get_weather"
+    _schema_valid(call.function.arguments, WEATHER_UNIT["function"]["parameters"])
+    assert json.loads(call.function.arguments)["city"] == "Paris"
+    content, calls, finish = _streamed(client.chat.completions.create(**args, stream=True))
+    assert finish == ["tool_calls"] and content == ""
+    assert calls == [{"name": call.function.name, "arguments": call.function.arguments}]
+
+
+def test_auto_prose_stays_free_text(valet):
+    client = valet.client()
+    args = dict(model=valet.model_name, messages=_steered("Write a haiku about the sea."), tools=[WEATHER_UNIT],
+                tool_choice="auto", temperature=0, max_tokens=96)
+    c = client.chat.completions.create(**args).choices[0]
+    assert c.finish_reason == "stop" and c.message.tool_calls is None
+    assert c.message.content and "<tool_call>" not in c.message.content
+    content, calls, finish = _streamed(client.chat.completions.create(**args, stream=True))
+    assert (content, calls, finish) == (c.message.content, [], ["stop"])
+
+
+def test_a_call_started_under_auto_completes_within_a_tight_budget(valet):
+    # The shortest call, from the refusal of a forced one that cannot fit; a little more than that under auto.
+    import re
+    e = assert_error(chat(valet, messages=ASK, tools=[WEATHER_UNIT], tool_choice="required", max_tokens=2), 400,
+                     param="max_tokens")
+    budget = int(re.search(r"takes (\d+) tokens", e["message"]).group(1)) + 3
+    r = chat(valet, messages=_steered("Call get_weather for Paris."), tools=[WEATHER_UNIT], max_tokens=budget).json()
+    c = r["choices"][0]
+    assert c["finish_reason"] == "tool_calls", c
+    _schema_valid(c["message"]["tool_calls"][0]["function"]["arguments"], WEATHER_UNIT["function"]["parameters"])
+    assert r["usage"]["completion_tokens"] <= budget
+
+
+def test_no_call_begins_under_auto_when_it_cannot_fit(valet):
+    import re
+    e = assert_error(chat(valet, messages=ASK, tools=[WEATHER_UNIT], tool_choice="required", max_tokens=2), 400,
+                     param="max_tokens")
+    budget = int(re.search(r"takes (\d+) tokens", e["message"]).group(1)) - 4
+    r = chat(valet, messages=_steered("Call get_weather for Paris."), tools=[WEATHER_UNIT], max_tokens=budget).json()
+    c = r["choices"][0]
+    # The steered model would open a call at once; with no room to finish one, the marker is held back.
+    assert c["finish_reason"] in ("stop", "length") and "tool_calls" not in c["message"]
+    assert "<tool_call>" not in c["message"]["content"]

@@ -21,3 +21,11 @@ extension ToolCallSyntax {
         return Grammar(root: "root", rules: rules)
     }
 }
+
+extension ToolCallSyntax {
+    /// Where an `auto` reply turns into calls: the marker, or for a bare-JSON syntax an opening brace as the reply's
+    /// first byte. The call grammar begins with it.
+    public var lazyTrigger: LazyGrammarConstraint.Trigger {
+        trigger.isEmpty ? .leading(UInt8(ascii: "{")) : .text(Array(trigger.utf8))
+    }
+}

@@ -43,9 +43,15 @@ public enum ResponseFormat: Sendable, Equatable {
 /// Compiles response formats to grammar maskers over one vocabulary, keeping recent ones by schema.
 public final class ConstraintCompiler: Sendable {
     public let vocabulary: TokenVocabulary
+    /// Call markers the tokenizer keeps as one special token (absent from the vocabulary's bytes), by marker text:
+    /// an `auto` reply's lazy grammar also switches on at that token.
+    public let markerTokens: [String: Int32]
     private let cache = Mutex<[String: GrammarMasker]>([:])
 
-    public init(vocabulary: TokenVocabulary) { self.vocabulary = vocabulary }
+    public init(vocabulary: TokenVocabulary, markerTokens: [String: Int32] = [:]) {
+        self.vocabulary = vocabulary
+        self.markerTokens = markerTokens
+    }
 
     /// The masker for a format (nil for `text`), or a 400 naming what cannot be compiled.
     public func masker(for format: ResponseFormat, param: String = "response_format") throws -> GrammarMasker? {

@@ -1,11 +1,12 @@
-// The grammar of a forced tool call (`tool_choice` "required" or a named function): the template family's call
-// markers around a callable tool's name and arguments that follow its parameters schema.
+// The grammar of a tool call (forced by `tool_choice` "required" or a named function, or switched on at the call
+// marker under `auto`): the template family's call markers around a callable tool's name and arguments that follow
+// its parameters schema.
 import Inference
 
 extension ConstraintCompiler {
     /// The masker forcing one call (or, with `parallel`, one or more) of the callable tools, or a 400 naming the
-    /// parameters schema that cannot be compiled.
-    public func masker(forcing tools: ChatTools, syntax: ToolCallSyntax) throws -> GrammarMasker {
+    /// parameters schema that cannot be compiled. `parallel` defaults to the request's wish under `required`.
+    public func masker(forcing tools: ChatTools, syntax: ToolCallSyntax, parallel: Bool? = nil) throws -> GrammarMasker {
         var rules: [String: GrammarExpr] = [:]
         var arguments: [(name: String, grammar: GrammarExpr)] = []
         for (i, tool) in tools.callable.enumerated() {
@@ -17,7 +18,7 @@ extension ConstraintCompiler {
             for (name, expr) in own.rules { rules[prefix + name] = Self.renamed(expr, prefix: prefix) }
             arguments.append((tool.name, .rule(prefix + own.root)))
         }
-        var call = syntax.grammar(arguments: arguments, parallel: tools.parallel && tools.choice == .required)
+        var call = syntax.grammar(arguments: arguments, parallel: parallel ?? (tools.parallel && tools.choice == .required))
         for (name, expr) in rules { call.rules[name] = expr }
         let compiled: CompiledGrammar
         do {

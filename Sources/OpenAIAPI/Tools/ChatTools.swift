@@ -101,15 +101,16 @@ public struct ChatTools: Sendable, Equatable {
         let description = try named(functionParam) { try function.string("description") }
         var parameters = defaultParameters
         if let value = function.value("parameters") {
-            try checkParameters(value, param: "\(functionParam).parameters")
+            try compileParameters(value, param: "\(functionParam).parameters")
             parameters = value
         }
         _ = try named(functionParam) { try function.bool("strict") }
         return ToolSpec(name: name, description: description, parameters: parameters)
     }
 
-    /// A tool's schema must describe an object, as OpenAI requires; `ToolConstraint` compiles it in full.
-    static func checkParameters(_ value: JSONValue, param: String) throws {
+    /// A tool's schema is compiled whatever `tool_choice` is, so an unsupported keyword or a bad `$ref` is a 400
+    /// naming it even when no call is forced; it must also describe an object, as OpenAI requires.
+    static func compileParameters(_ value: JSONValue, param: String) throws {
         guard case .object(let schema) = value else {
             throw APIError.invalid("'\(param)' must be a JSON Schema object, got \(value.typeName).", param: param)
         }
@@ -117,6 +118,7 @@ public struct ChatTools: Sendable, Equatable {
             throw APIError.invalid("'\(param).type' must be 'object': a function's arguments are a JSON object.",
                                    param: "\(param).type")
         }
+        _ = try JSONSchemaCompiler.grammar(for: value, param: param)
     }
 
     private static func choice(_ value: JSONValue, tools: [ToolSpec]) throws -> ToolChoice {

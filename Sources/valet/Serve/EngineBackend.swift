@@ -17,7 +17,17 @@ final class EngineBackend: CompletionBackend {
         self.samplingDefaults = samplingDefaults
         self.pooling = pooling
         contextLength = scheduler.config.ctxSize ?? model.engine.contextLength
-        constraints = ConstraintCompiler(vocabulary: TokenVocabulary(tokenizer: model.tokenizer))
+        constraints = ConstraintCompiler(vocabulary: TokenVocabulary(tokenizer: model.tokenizer),
+                                         markerTokens: Self.markerTokens(model))
+    }
+
+    /// The call marker when the tokenizer holds it as one special token (Qwen's `<tool_call>`, Mistral's `[TOOL_CALLS]`).
+    static func markerTokens(_ model: LoadedModel) -> [String: Int32] {
+        let marker = model.template.toolCallSyntax.trigger
+        guard !marker.isEmpty else { return [:] }
+        let tokens = model.tokenizer.encode(marker, addBOS: false, parseSpecial: true)
+        guard tokens.count == 1, model.tokenizer.isSpecial(tokens[0]) else { return [:] }
+        return [marker: tokens[0]]
     }
 
     var vocabularySize: Int { model.tokenizer.vocabSize }
