@@ -53,6 +53,6 @@ extension OpenAIService {
         }
         ResponseRun(settings: settings, messageID: OpenAIService.newID("msg_"), request: jobs[0].request,
                     stream: body.common.stream, sink: sink, backend: backend,
-                    toolSyntax: tools.active ? backend.toolCallSyntax : nil).start()
+                    toolSyntax: tools.active ? backend.toolCallSyntax : nil, notes: request.notes).start()
     }
 }

@@ -32,11 +32,15 @@ final class ResponseRun: Sendable {
     /// Set when the request's tools are offered: the reply is read for calls in this syntax.
     let toolSyntax: ToolCallSyntax?
     let state: Mutex<State>
+    /// The access log's fields: queue time, token counts, the error if one ends the response.
+    let notes: ExchangeNotes
+    let submitted = ContinuousClock.now
 
     init(settings: ResponseSettings, messageID: String, request: GenerationRequest, stream: Bool, sink: any ResponseSink,
-         backend: any CompletionBackend, toolSyntax: ToolCallSyntax? = nil) {
+         backend: any CompletionBackend, toolSyntax: ToolCallSyntax? = nil, notes: ExchangeNotes = ExchangeNotes()) {
         (self.settings, self.messageID, self.request, self.stream, self.sink, self.backend, self.toolSyntax) =
             (settings, messageID, request, stream, sink, backend, toolSyntax)
+        self.notes = notes
         var initial = State()
         initial.calls = toolSyntax.map { ToolCallStream(syntax: $0) }
         state = Mutex(initial)
@@ -70,6 +74,7 @@ final class ResponseRun: Sendable {
             guard !s.ended else { return }
             switch event {
             case .admitted:
+                if notes["queue_ms"] == nil { notes.set("queue_ms", CompletionRun.millis(since: submitted)) }
                 if stream { startStream(&s) }
             case .token(let token):
                 s.text += token.text
@@ -189,6 +194,8 @@ final class ResponseRun: Sendable {
     }
 
     private func finish(_ reason: FinishReason, _ usage: Usage, _ s: inout State) {
+        notes.set("prompt_tokens", String(usage.promptTokens))
+        notes.set("completion_tokens", String(usage.completionTokens))
         let usage = ResponseUsage(inputTokens: usage.promptTokens, outputTokens: usage.completionTokens,
                                   cachedTokens: usage.cachedTokens)
         guard stream else {
@@ -239,8 +246,9 @@ final class ResponseRun: Sendable {
     }
 
     private func fail(_ failure: JobFailure, _ s: inout State) {
-        if failure == .cancelled && sink.isClientGone { return }
         let error = APIError.from(failure)
+        notes.set("error", error.code ?? error.type)
+        if failure == .cancelled && sink.isClientGone { return }
         if s.streamStarted {
             send(ErrorEvent(sequenceNumber: next(&s), error: error), named: "error", &s)
             sink.finish()

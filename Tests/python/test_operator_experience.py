@@ -43,6 +43,9 @@ def test_json_access_log_cors_optional_model_and_liveness():
         wrong = dict(body, model="no-such-model")
         assert requests.post(server.base + "/v1/chat/completions", json=wrong, headers=server.headers(),
                              timeout=60).status_code == 404
+        resp = requests.post(server.base + "/v1/responses", headers=server.headers(), timeout=120,
+                             json={"input": "Say hi.", "max_output_tokens": 4, "temperature": 0})
+        assert resp.status_code == 200, resp.text
         emb = requests.post(server.base + "/v1/embeddings", headers=server.headers(), timeout=120,
                             json={"input": ["first input", "a second, longer input"]})
         assert emb.status_code == 200, emb.text
@@ -66,6 +69,11 @@ def test_json_access_log_cors_optional_model_and_liveness():
             [("401", "warning"), ("404", "warning")]
         completion = wait_for("the completion's line", lambda: _requests_logged(server, "/v1/completions"))[0]
         assert completion["id"] == stream_id and int(completion["completion_tokens"]) == 3
+        responded = wait_for("the response's line", lambda: _requests_logged(server, "/v1/responses"))[0]
+        assert responded["id"] == resp.json()["id"] and responded["status"] == "200"
+        assert int(responded["prompt_tokens"]) == resp.json()["usage"]["input_tokens"]
+        assert int(responded["completion_tokens"]) == resp.json()["usage"]["output_tokens"] > 0
+        assert 0 <= float(responded["queue_ms"]) <= float(responded["total_ms"])
         embedded = wait_for("the embeddings line", lambda: _requests_logged(server, "/v1/embeddings"))[0]
         assert embedded["id"] == emb.headers["X-Request-Id"] and embedded["status"] == "200"
         assert int(embedded["prompt_tokens"]) == emb.json()["usage"]["prompt_tokens"] > 0
