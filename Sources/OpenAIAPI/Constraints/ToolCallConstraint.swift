@@ -34,6 +34,7 @@ extension ConstraintCompiler {
         case .sequence(let items): .sequence(items.map { renamed($0, prefix: prefix) })
         case .choice(let items): .choice(items.map { renamed($0, prefix: prefix) })
         case .repetition(let inner, let min, let max): .repetition(renamed(inner, prefix: prefix), min: min, max: max)
+        case .graph(let g): .graph(g.mappingLabels { renamed($0, prefix: prefix) })
         case .literal, .chars: expr
         }
     }
