@@ -6,6 +6,7 @@ extension ConstraintCompiler {
     /// The masker forcing one call (or, with `parallel`, one or more) of the callable tools, or a 400 naming the
     /// parameters schema that cannot be compiled.
     public func masker(forcing tools: ChatTools, syntax: ToolCallSyntax) throws -> GrammarMasker {
+        let start = ContinuousClock.now
         var rules: [String: GrammarExpr] = [:]
         var arguments: [(name: String, grammar: GrammarExpr)] = []
         for (i, tool) in tools.callable.enumerated() {
@@ -25,7 +26,9 @@ extension ConstraintCompiler {
         } catch {
             throw APIError.invalid("The tools' parameters cannot be compiled: \(error.message).", param: "tools")
         }
-        return GrammarMasker(grammar: compiled, vocabulary: vocabulary)
+        let masker = GrammarMasker(grammar: compiled, vocabulary: vocabulary)
+        reportCompile(since: start)
+        return masker
     }
 
     private static func renamed(_ expr: GrammarExpr, prefix: String) -> GrammarExpr {

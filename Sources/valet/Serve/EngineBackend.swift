@@ -11,13 +11,14 @@ final class EngineBackend: CompletionBackend {
     let pooling: Pooling
     let constraints: ConstraintCompiler?
 
-    init(scheduler: Scheduler, model: LoadedModel, samplingDefaults: SamplingDefaults, pooling: Pooling) {
+    init(scheduler: Scheduler, model: LoadedModel, samplingDefaults: SamplingDefaults, pooling: Pooling,
+         onGrammarCompiled: @escaping @Sendable (Double) -> Void = { _ in }) {
         self.scheduler = scheduler
         self.model = model
         self.samplingDefaults = samplingDefaults
         self.pooling = pooling
         contextLength = scheduler.config.ctxSize ?? model.engine.contextLength
-        constraints = ConstraintCompiler(vocabulary: TokenVocabulary(tokenizer: model.tokenizer))
+        constraints = ConstraintCompiler(vocabulary: TokenVocabulary(tokenizer: model.tokenizer), onCompile: onGrammarCompiled)
     }
 
     var vocabularySize: Int { model.tokenizer.vocabSize }
