@@ -161,6 +161,35 @@ private func refusal(_ json: String) -> String? {
         #expect(matches(n, "3") && matches(n, "3.5") && !matches(n, "5"))
     }
 
+    /// The mask walk's fast local automaton against the matcher itself, token by token, at positions inside plain,
+    /// bounded and patterned strings, formats and bounded integers, and right after a string closes.
+    @Test func masksAgreeWithBruteForceOnSchemaGrammars() throws {
+        guard let path = TestModel.path else { return }
+        let tokenizer = try Tokenizer(gguf: GGUFFile(path: path))
+        let vocab = TokenVocabulary(tokenizer: tokenizer)
+        let g = try grammar(#"""
+            {"type":"object","properties":{"a":{"type":"string"},"b":{"type":"string","maxLength":3},
+             "c":{"type":"string","pattern":"^[a-z]+\\d$"},"d":{"type":"string","format":"date"},
+             "e":{"type":"integer","minimum":-20,"maximum":300},"f":{"type":"array","items":{"type":"string"}}},
+             "required":["a","b","c","d","e","f"]}
+            """#)
+        let masker = GrammarMasker(grammar: g, vocabulary: vocab)
+        let full = ##"{"a":"x y\"","b":"é\n","c":"ab1","d":"2024-02-29","e":-7,"f":["p","q"]}"##
+        let bytes = Array(full.utf8)
+        for cut in [1, 6, 9, 11, 12, 17, 19, 27, 29, 36, 45, 52, 54, 60, 63, bytes.count] {
+            var m = GrammarMatcher(g)
+            let advanced = m.advance(Array(bytes[..<cut]))
+            #expect(advanced, "prefix \(cut)")
+            let mask = masker.mask(for: m)
+            for t in 0..<Int32(vocab.size) {
+                let expected: Bool
+                if let b = vocab.bytes(of: t) { expected = m.accepts(b) } else { expected = vocab.endOfGeneration.contains(t) && m.isComplete }
+                #expect(mask.contains(t) == expected, "prefix \(String(decoding: bytes[..<cut], as: UTF8.self)) token \(t)")
+                if mask.contains(t) != expected { return }
+            }
+        }
+    }
+
     /// The budget rule on the new constructs: even the worst choices within the mask end in a complete answer.
     @Test func tinyBudgetsStillCompleteNewConstructs() throws {
         guard let path = TestModel.path else { return }
