@@ -19,6 +19,9 @@ public final class GrammarMasker: Sendable {
         /// The largest shortest-completion length in bytes over the allowed tokens' successors: when the budget
         /// after this token is at least this, the budget cannot bind and the cached mask is the answer.
         var maxBytesAfter: Int
+        /// The largest token bound (`minimumTokens`) over the allowed tokens' successors, found the first time a
+        /// budget comes within `maxBytesAfter`: a budget at least this cannot bind either. Nil until then.
+        var maxTokensAfter: Int?
     }
 
     private let cache: Mutex<[GrammarMatcher: Entry]>
@@ -54,6 +57,15 @@ public final class GrammarMasker: Sendable {
             }
         }
         guard let remaining, remaining - 1 < entry.maxBytesAfter else { return entry.mask }
+        // Bytes overstate tokens several times over, so the token bound usually shows the budget still cannot
+        // bind; it is found once per position and kept with the cached mask.
+        var tokensAfter = entry.maxTokensAfter
+        if tokensAfter == nil {
+            let counted = walk(matcher, budget: nil, countTokens: true).maxTokensAfter ?? Int.max
+            tokensAfter = counted
+            cache.withLock { c in c[matcher]?.maxTokensAfter = counted }
+        }
+        if remaining - 1 >= tokensAfter! { return entry.mask }
         counters.withLock { $0.budgeted += 1 }
         return walk(matcher, budget: remaining - 1).mask
     }
@@ -79,13 +91,29 @@ public final class GrammarMasker: Sendable {
         case matcher(GrammarMatcher)
     }
 
-    private func walk(_ matcher: GrammarMatcher, budget: Int?) -> Entry {
+    /// The mask from `matcher`: with `budget`, only tokens whose successor's token bound fits it; with
+    /// `countTokens`, also the largest such bound over the allowed tokens.
+    private func walk(_ matcher: GrammarMatcher, budget: Int?, countTokens: Bool = false) -> Entry {
         let v = vocabulary
         var mask = TokenMask(count: v.size)
         if matcher.isComplete { for t in v.endOfGeneration { mask.insert(t) } }
         var maxBytes = 0
-        guard matcher.canContinue else { return Entry(mask: mask, maxBytesAfter: 0) }
+        guard matcher.canContinue else { return Entry(mask: mask, maxBytesAfter: 0, maxTokensAfter: 0) }
         var local = LocalAutomaton(matcher)
+        var maxTokens = 0
+        // Token bounds by local state: every token that stays inside a string lands on the same few.
+        var localTokens: [Int32: Int] = [:]
+        func tokenBound(_ s: Position) -> Int {
+            switch s {
+            case .local(let q):
+                if let known = localTokens[q] { return known }
+                let n = minimumTokens(from: local!.matcher(q)) ?? Int.max
+                localTokens[q] = n
+                return n
+            case .matcher(let m):
+                return minimumTokens(from: m) ?? Int.max
+            }
+        }
         var states = [Position](repeating: local == nil ? .matcher(matcher) : .local(0), count: v.longestToken + 1)
         let n = v.nodeCount
         var i = 1
@@ -116,23 +144,21 @@ public final class GrammarMasker: Sendable {
                 case .matcher(let m): bytes = m.shortestCompletionLength ?? Int.max
                 }
                 var allowed = true
+                var tokens: Int?
                 if let budget, bytes > budget {
-                    let after: GrammarMatcher
-                    switch s {
-                    case .local(let q): after = local!.matcher(q)
-                    case .matcher(let m): after = m
-                    }
-                    allowed = (minimumTokens(from: after) ?? Int.max) <= budget
+                    tokens = tokenBound(s)
+                    allowed = tokens! <= budget
                 }
                 if allowed {
                     for k in first..<end { mask.insert(v.tokenList[k]) }
                     maxBytes = Swift.max(maxBytes, bytes)
+                    if countTokens { maxTokens = Swift.max(maxTokens, tokens ?? tokenBound(s)) }
                 }
             }
             if d < states.count { states[d] = s }
             i += 1
         }
-        return Entry(mask: mask, maxBytesAfter: maxBytes)
+        return Entry(mask: mask, maxBytesAfter: maxBytes, maxTokensAfter: countTokens ? maxTokens : nil)
     }
 }
 
