@@ -81,6 +81,23 @@ public final class GrammarMasker: Sendable {
         return best
     }
 
+    /// A looser bound than `minimumTokens` from one thread's completion only (the shortest): enough to show that a
+    /// budget cannot bind, at a fraction of the cost when many threads are alive.
+    func tokenUpperBound(from matcher: GrammarMatcher) -> Int? {
+        guard let bytes = matcher.shortestCompletionLength else { return nil }
+        if bytes == 0 { return 0 }
+        let g = matcher.grammar
+        var best: GrammarMatcher.Thread?
+        var bestDistance = Int.max
+        for t in matcher.threads {
+            var d = Int(g.distance[Int(t.node)])
+            for r in t.stack { d += Int(g.distance[Int(r)]) }
+            if d < bestDistance { bestDistance = d; best = t }
+        }
+        guard let best, let completion = g.shortestCompletion(from: best) else { return bytes }
+        return min(bytes, vocabulary.greedyTokenCount(completion) ?? bytes)
+    }
+
     /// The fewest tokens of a whole answer by the same bound: a `max_tokens` below it cannot be honoured.
     public var minimumAnswerTokens: Int? { minimumTokens(from: GrammarMatcher(grammar)) }
 
@@ -101,19 +118,6 @@ public final class GrammarMasker: Sendable {
         guard matcher.canContinue else { return Entry(mask: mask, maxBytesAfter: 0, maxTokensAfter: 0) }
         var local = LocalAutomaton(matcher)
         var maxTokens = 0
-        // Token bounds by local state: every token that stays inside a string lands on the same few.
-        var localTokens: [Int32: Int] = [:]
-        func tokenBound(_ s: Position) -> Int {
-            switch s {
-            case .local(let q):
-                if let known = localTokens[q] { return known }
-                let n = minimumTokens(from: local!.matcher(q)) ?? Int.max
-                localTokens[q] = n
-                return n
-            case .matcher(let m):
-                return minimumTokens(from: m) ?? Int.max
-            }
-        }
         var states = [Position](repeating: local == nil ? .matcher(matcher) : .local(0), count: v.longestToken + 1)
         let n = v.nodeCount
         var i = 1
@@ -146,13 +150,25 @@ public final class GrammarMasker: Sendable {
                 var allowed = true
                 var tokens: Int?
                 if let budget, bytes > budget {
-                    tokens = tokenBound(s)
+                    switch s {
+                    case .local(let q): tokens = local!.tokenBound(q, self)
+                    case .matcher(let m): tokens = minimumTokens(from: m) ?? Int.max
+                    }
                     allowed = tokens! <= budget
                 }
                 if allowed {
                     for k in first..<end { mask.insert(v.tokenList[k]) }
                     maxBytes = Swift.max(maxBytes, bytes)
-                    if countTokens { maxTokens = Swift.max(maxTokens, tokens ?? tokenBound(s)) }
+                    if countTokens {
+                        // Only for the skip decision: any upper bound of the token bound will do there.
+                        if tokens == nil {
+                            switch s {
+                            case .local(let q): tokens = local!.tokenBound(q, self)
+                            case .matcher(let m): tokens = tokenUpperBound(from: m) ?? Int.max
+                            }
+                        }
+                        maxTokens = Swift.max(maxTokens, tokens!)
+                    }
                 }
             }
             if d < states.count { states[d] = s }
@@ -179,6 +195,8 @@ private struct LocalAutomaton {
     private var index: [[Int32]: Int32] = [:]
     private var transitions: [Int32] = []
     private var shortestBytes: [Int] = []
+    /// `minimumTokens` by state, found when first needed (-1: not yet).
+    private var tokenBounds: [Int] = []
 
     /// Nil when the threads do not share one stack (the full matcher handles that) or the start is complete.
     init?(_ matcher: GrammarMatcher) {
@@ -208,6 +226,7 @@ private struct LocalAutomaton {
             if d != Int32.max, stackDistance != Int.max { best = Swift.min(best, Int(d) + stackDistance) }
         }
         shortestBytes.append(best)
+        tokenBounds.append(-1)
         return q
     }
 
@@ -245,6 +264,15 @@ private struct LocalAutomaton {
         }
         transitions[slot] = result!
         return result!
+    }
+
+    /// The masker's token bound at state `q`, computed once.
+    mutating func tokenBound(_ q: Int32, _ masker: GrammarMasker) -> Int {
+        let known = tokenBounds[Int(q)]
+        if known >= 0 { return known }
+        let n = masker.minimumTokens(from: matcher(q)) ?? Int.max
+        tokenBounds[Int(q)] = n
+        return n
     }
 
     /// Fewest bytes that complete the text from state `q`.
