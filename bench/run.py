@@ -3,7 +3,8 @@
 # and writes bench/results/latest.md + .json (quick: quick.md + .json), medians with min–max, machine, commit, date.
 """Valet benchmark harness.
 
-    python3 bench/run.py [--quick] [--parts engine,server,sched,cache,recorder,metrics,locks,micro] [--update-readme]
+    python3 bench/run.py [--quick] [--parts engine,server,sched,cache,structured,recorder,metrics,locks,micro]
+                         [--update-readme]
     python3 bench/run.py --readme-from bench/results/latest.json   # run nothing: re-render the report's .md and
                                                                    # README's headline section from its JSON
 
@@ -13,6 +14,8 @@ Parts (issue 7):
   sched     16 clients, one in five high priority: --scheduler fifo vs parking-lot, interleaved
   cache     --prefix-cache on vs off, interleaved: U users x T turns of chat sharing a system prompt (TTFT p50/p95,
             req/s, tok/s), trivial one-token chats at 8 clients, single-stream decode; llama-server too if found
+  structured  issue 14: compile time of a 20-field pydantic schema, mask cost per token (in-process, and constrained
+            vs unconstrained single stream), a batch of 8 with 4 constrained rows vs none, interleaved
   locks     lock suite (Benchmarks/, custom timing executable)
   metrics   recorder job rows/s, /metrics scrape latency with 1M rows in `jobs`
   recorder  serving throughput with the recorder on vs off (`valet serve --no-recorder`), interleaved
@@ -45,9 +48,9 @@ import loadgen  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_PKG = ROOT / "Benchmarks"
-ALL_PARTS = ("engine", "server", "sched", "cache", "locks", "metrics", "recorder", "micro")
+ALL_PARTS = ("engine", "server", "sched", "cache", "structured", "locks", "metrics", "recorder", "micro")
 # Parts that need no server run first, so the servers the others share never sit idle beside a timing loop.
-RUN_ORDER = ("engine", "locks", "micro", "metrics", "server", "sched", "cache", "recorder")
+RUN_ORDER = ("engine", "locks", "micro", "metrics", "server", "sched", "cache", "structured", "recorder")
 README = ROOT / "README.md"
 README_START = "<!-- bench:headline:start (written by bench/run.py --update-readme; edit outside the markers) -->"
 README_END = "<!-- bench:headline:end -->"
@@ -73,6 +76,8 @@ MODES = {
         lock_rounds=3, lock_ms=150, lock_threads="2,8,16,32", lock_iterations=5_000_000,
         micro_filter=None, micro_seconds=2,
         cache_rounds=2, chat_users=8, chat_turns=6, chat_max_tokens=32, single_duration=12.0,
+        structured_reps=7, structured_rounds=4, structured_single=2, structured_window=12.0, structured_warmup=2.0,
+        structured_max_tokens=256,
     ),
     "quick": dict(
         engine_rounds=1, engine_reps=1, pp=128, tg=32, batches=(1, 8), batch_rounds=1,
@@ -89,6 +94,8 @@ MODES = {
         lock_rounds=2, lock_ms=10, lock_threads="2,32", lock_iterations=1_000_000,
         micro_filter=None, micro_seconds=0.1,
         cache_rounds=1, chat_users=4, chat_turns=3, chat_max_tokens=16, single_duration=3.0,
+        structured_reps=2, structured_rounds=1, structured_single=1, structured_window=4.0, structured_warmup=1.0,
+        structured_max_tokens=256,
     ),
 }
 
@@ -1185,9 +1192,148 @@ def parse_jmh(files: list[Path]) -> dict:
     return dict(sorted(rows.items()))
 
 
+# ---------------------------------------------------------------------------------------------- structured
+
+_SUMMARY = r"median ([\d.]+) \(min ([\d.]+), max ([\d.]+)\) over (\d+)"
+
+
+def part_structured(ctx: Ctx) -> dict:
+    """Issue 14's bars on the real model. In-process (`valet grammar-bench`, a fresh compiler each repetition):
+    compiling a pydantic-generated schema of 20 fields, its first mask, and the mask per token along a valid answer
+    with the cache empty (a new schema's first request) and full. Over HTTP, interleaved rounds on one server:
+    single-stream decode with and without that schema (same prompt), and a batch of 8 clients with 4 constrained
+    against 8 unconstrained (aggregate tok/s of the tokens streamed inside the window)."""
+    import structured as st  # pydantic: imported here so a missing package fails this part only
+
+    p = ctx.p
+    schema_path, answer_path = ctx.tmp / "structured-schema.json", ctx.tmp / "structured-answer.json"
+    schema_path.write_text(json.dumps(st.SCHEMA))
+    answer_path.write_text(st.answer_text())
+    rc, out, err, _ = run_cmd([ctx.valet, "grammar-bench", "--model", ctx.model, "--schema", str(schema_path),
+                               "--answer", str(answer_path), "--repetitions", str(p["structured_reps"])], timeout=900)
+    if rc != 0:
+        raise RuntimeError(f"grammar-bench failed ({rc}): {(err or out)[-1500:]}")
+    inproc: dict = {"fields": len(st.SCHEMA["properties"]), "defs": len(st.SCHEMA.get("$defs", {}))}
+    for key, label in (("compile_ms", "compile ms"), ("first_mask_ms", "first mask ms"),
+                       ("mask_cold_us", "mask µs/token cold"), ("mask_warm_us", "mask µs/token warm")):
+        m = re.search(re.escape(label) + ": " + _SUMMARY, out)
+        if not m:
+            raise RuntimeError(f"grammar-bench printed no '{label}': {out[-800:]}")
+        inproc[key] = {"median": float(m.group(1)), "min": float(m.group(2)), "max": float(m.group(3)),
+                       "n": int(m.group(4))}
+    tm = re.search(r"over (\d+) tokens", out)
+    inproc["answer_tokens"] = int(tm.group(1)) if tm else None
+    # The same walk as a request with the HTTP rounds' max_tokens: close enough to the answer that the budget rule
+    # has to count tokens at every new position.
+    rc, out, err, _ = run_cmd([ctx.valet, "grammar-bench", "--model", ctx.model, "--schema", str(schema_path),
+                               "--answer", str(answer_path), "--repetitions", str(p["structured_reps"]),
+                               "--max-tokens", str(p["structured_max_tokens"])], timeout=900)
+    m = re.search(r"mask µs/token cold: " + _SUMMARY, out)
+    inproc["mask_cold_budget_us"] = ({"median": float(m.group(1)), "min": float(m.group(2)), "max": float(m.group(3)),
+                                      "n": int(m.group(4))} if rc == 0 and m else None)
+    log(f"structured: compile {inproc['compile_ms']['median']:.2f} ms, first mask {inproc['first_mask_ms']['median']:.3f} ms, "
+        f"mask/token cold {inproc['mask_cold_us']['median']:.1f} µs, warm {inproc['mask_warm_us']['median']:.2f} µs")
+
+    srv = ctx.server([])
+    url = urllib.parse.urlparse(srv.url)
+    host, port = url.hostname, url.port
+    fmt_ = {"type": "json_schema", "json_schema": {"name": "ticket", "schema": st.SCHEMA, "strict": True}}
+    base = {"model": srv.model_id, "messages": [{"role": "user", "content": st.PROMPT}], "temperature": 0,
+            "max_tokens": p["structured_max_tokens"]}
+    bodies = {"constrained": {**base, "response_format": fmt_}, "free": base}
+    single: dict = {"constrained": [], "free": []}
+    ratios: list[float] = []
+    for r in range(p["structured_rounds"]):
+        order = ("constrained", "free") if r % 2 == 0 else ("free", "constrained")
+        got = {}
+        for side in order:
+            srv.wait_idle()
+            rates = []
+            for _ in range(p["structured_single"]):
+                res = st.stream_chat(host, port, bodies[side])
+                if res["status"] != 200:
+                    raise RuntimeError(f"{side} request failed: {res.get('error', '')[:300]}")
+                rate = st.decode_rate(res)
+                if rate:
+                    rates.append(rate)
+            got[side] = statistics.median(rates) if rates else None
+            single[side].append(got[side])
+        if got["constrained"] and got["free"]:
+            ratios.append(got["constrained"] / got["free"])
+        log(f"structured round {r + 1}: single-stream decode tok/s constrained {_f(got['constrained'], 1)}, "
+            f"free {_f(got['free'], 1)}")
+
+    batch: dict = {"mixed": [], "free": []}
+    batch_ratios: list[float] = []
+    mixed_bodies = [bodies["constrained"]] * 4 + [bodies["free"]] * 4
+    for r in range(p["structured_rounds"]):
+        order = ("mixed", "free") if r % 2 == 0 else ("free", "mixed")
+        got = {}
+        for side in order:
+            srv.wait_idle()
+            res = st.closed_loop(host, port, mixed_bodies if side == "mixed" else [bodies["free"]] * 8,
+                                 seconds=p["structured_window"], warmup=p["structured_warmup"])
+            if res["errors"]:
+                raise RuntimeError(f"batch {side}: {res['errors'][0]}")
+            got[side] = res["tok_s"]
+            batch[side].append(res["tok_s"])
+        batch_ratios.append(got["mixed"] / got["free"] if got["free"] else None)
+        log(f"structured round {r + 1}: batch of 8 aggregate tok/s, 4 constrained {got['mixed']:.1f}, "
+            f"none {got['free']:.1f}")
+
+    free = agg(single["free"])
+    step_us = 1e6 / free["median"] if free and free.get("median") else None
+    return {
+        "in_process": inproc,
+        "max_tokens": p["structured_max_tokens"], "rounds": p["structured_rounds"],
+        "single_per_round": p["structured_single"], "window_s": p["structured_window"],
+        "single": {k: agg(v) for k, v in single.items()},
+        "single_ratio": agg(ratios),
+        "decode_step_us": step_us,
+        "mask_share_cold_pct": 100 * inproc["mask_cold_us"]["median"] / step_us if step_us else None,
+        "mask_share_warm_pct": 100 * inproc["mask_warm_us"]["median"] / step_us if step_us else None,
+        "mask_share_cold_budget_pct": (100 * inproc["mask_cold_budget_us"]["median"] / step_us
+                                       if step_us and inproc.get("mask_cold_budget_us") else None),
+        "batch": {k: agg(v) for k, v in batch.items()},
+        "batch_ratio": agg([x for x in batch_ratios if x]),
+    }
+
+
+def render_structured(s: dict) -> list[str]:
+    ip = s["in_process"]
+    L = [f"A pydantic model of {ip['fields']} fields ({ip['defs']} `$defs`: a nested model and two enums; optional "
+         "fields, lists, a date, a uuid, bounds, a pattern) as `model_json_schema()` gives it. In-process: `valet "
+         "grammar-bench`, a fresh compiler each repetition; the mask walk writes one valid answer "
+         f"({ip['answer_tokens']} tokens) with the cache empty (cold: a new schema's first request) and full (warm). "
+         f"Over HTTP on one `valet serve`, {s['rounds']} interleaved round(s): single-stream chat (same prompt, "
+         f"`max_tokens` {s['max_tokens']}, {s['single_per_round']} requests a side per round; decode tok/s after the "
+         f"first token) with and without the schema, and 8 closed-loop clients for {s['window_s']:.0f} s, 4 of them "
+         "constrained, against 8 unconstrained.\n",
+         "| figure | median (min–max) |", "|---|---|",
+         f"| compile (schema → grammar → automaton) | {fmt(ip['compile_ms'], 2, ' ms')} |",
+         f"| first mask | {fmt(ip['first_mask_ms'], 3, ' ms')} |",
+         f"| mask per token, cold cache | {fmt(ip['mask_cold_us'], 1, ' µs')} |",
+         f"| mask per token, warm cache | {fmt(ip['mask_warm_us'], 2, ' µs')} |",
+         f"| mask per token, cold cache, `max_tokens` {s['max_tokens']} (the budget rule counting) | "
+         f"{fmt(ip.get('mask_cold_budget_us'), 1, ' µs')} |",
+         f"| single-stream decode tok/s, constrained | {fmt(s['single']['constrained'], 1)} |",
+         f"| single-stream decode tok/s, unconstrained | {fmt(s['single']['free'], 1)} |",
+         f"| constrained ÷ unconstrained, paired by round | {fmt(s['single_ratio'], 3)} |",
+         f"| batch of 8 aggregate tok/s, 4 constrained | {fmt(s['batch']['mixed'], 1)} |",
+         f"| batch of 8 aggregate tok/s, none constrained | {fmt(s['batch']['free'], 1)} |",
+         f"| 4 constrained ÷ none, paired by round | {fmt(s['batch_ratio'], 3)} |"]
+    if s.get("decode_step_us"):
+        L.append(f"\nA decode step (single stream, unconstrained) takes {s['decode_step_us']:.0f} µs: the cold mask is "
+                 f"{s['mask_share_cold_pct']:.2f}% of it, the warm one {s['mask_share_warm_pct']:.3f}%"
+                 + (f", the cold one under the budget rule {s['mask_share_cold_budget_pct']:.2f}%"
+                    if s.get("mask_share_cold_budget_pct") is not None else "") + ".")
+    return L
+
+
 PARTS = {
     "engine": part_engine, "server": part_server, "sched": part_sched, "recorder": part_recorder,
     "metrics": part_metrics, "locks": part_locks, "micro": part_micro, "cache": part_cache,
+    "structured": part_structured,
 }
 
 
@@ -1232,7 +1378,8 @@ def render_md(doc: dict) -> str:
             continue
         part = parts[name]
         title = {"engine": "1. Engine (`valet bench`)", "server": "2. Server under load",
-                 "sched": "3. Schedulers A/B", "cache": "3b. Prefix cache on vs off", "recorder": "5. Metrics path: serving with the recorder on vs off",
+                 "sched": "3. Schedulers A/B", "cache": "3b. Prefix cache on vs off",
+                 "structured": "3c. Structured outputs", "recorder": "5. Metrics path: serving with the recorder on vs off",
                  "metrics": "5. Metrics path", "locks": "4. Locks", "micro": "6. Micro-benchmarks"}[name]
         L.append(f"## {title}\n")
         if "error" in part:
@@ -1373,6 +1520,29 @@ def headline(doc: dict) -> list[tuple]:
         if lo and lo.get("share_pct") is not None:
             h.append(("cache bookkeeping per decode step (loop-bench)", f"{lo['share_pct']:.3f}% of a step",
                       "cost < 1%", verdict(lo["share_pct"] < 1)))
+    st = parts.get("structured")
+    if st and "error" not in st:
+        ip = st["in_process"]
+        c = ip["compile_ms"]["median"]
+        h.append((f"compile a {ip['fields']}-field pydantic schema", f"{fmt(ip['compile_ms'], 2, ' ms')} "
+                  f"(+ first mask {ip['first_mask_ms']['median']:.2f} ms)", "< 50 ms",
+                  verdict(c + ip["first_mask_ms"]["median"] < 50)))
+        if st.get("mask_share_cold_pct") is not None:
+            worst = st.get("mask_share_cold_budget_pct") or st["mask_share_cold_pct"]
+            h.append(("mask per token at batch 1, cold cache (in-process; with the budget rule counting)",
+                      f"{ip['mask_cold_us']['median']:.0f} µs = {st['mask_share_cold_pct']:.1f}% of a decode step"
+                      + (f" ({ip['mask_cold_budget_us']['median']:.0f} µs = {worst:.1f}%)"
+                         if st.get("mask_share_cold_budget_pct") is not None else ""),
+                      "≤ 10% of a step", verdict(worst <= 10)))
+        if st.get("single_ratio"):
+            x = st["single_ratio"]["median"]
+            h.append(("single-stream decode tok/s, constrained ÷ unconstrained", fmt(st["single_ratio"], 3),
+                      "≥ 0.909 (cost ≤ 10%)", "not judged: quick windows" if doc.get("mode") == "quick"
+                      else verdict(x >= 1 / 1.1)))
+        if st.get("batch_ratio"):
+            x = st["batch_ratio"]["median"]
+            h.append(("batch of 8, 4 constrained: aggregate tok/s ÷ none constrained", fmt(st["batch_ratio"], 3),
+                      "≥ 0.90", "not judged: quick windows" if doc.get("mode") == "quick" else verdict(x >= 0.9)))
     lk = parts.get("locks")
     if lk and "error" not in lk and lk.get("overhead_ns"):
         h.append(("InstrumentedLock uncontended overhead vs Mutex", fmt(lk["overhead_ns"], 1, " ns"), "≤ 50 ns",
@@ -1589,7 +1759,8 @@ def _ns(v: float) -> str:
 
 
 RENDER = {"engine": render_engine, "server": render_server, "sched": render_sched, "recorder": render_recorder,
-          "metrics": render_metrics, "locks": render_locks, "micro": render_micro, "cache": render_cache}
+          "metrics": render_metrics, "locks": render_locks, "micro": render_micro, "cache": render_cache,
+          "structured": render_structured}
 
 
 # ---------------------------------------------------------------------------------------------- main

@@ -9,7 +9,7 @@ struct Valet: ParsableCommand {
         // `valet --help` shows serve's options too, so one command documents every setting and its default.
         discussion: "Run `valet serve` to serve a model. Its help follows.\n\n" + ServeCommand.helpMessage(columns: 78),
         version: ValetVersion.string,
-        subcommands: [ServeCommand.self, GenerateCommand.self, BenchCommand.self, LoopBenchCommand.self],
+        subcommands: [ServeCommand.self, GenerateCommand.self, BenchCommand.self, LoopBenchCommand.self, GrammarBenchCommand.self],
         defaultSubcommand: ServeCommand.self
     )
 }

@@ -332,6 +332,22 @@ struct NFABuilder {
             let c = try node()
             eps[Int(a)].append(c)
             calls[Int(c)] = CompiledGrammar.Call(rule: r, ret: b)
+        case .graph(let g):
+            guard g.stateCount > 0 else { return }  // no states: matches nothing
+            var states: [Int32] = []
+            states.reserveCapacity(g.stateCount)
+            for _ in 0..<g.stateCount { states.append(try node()) }
+            eps[Int(a)].append(states[0])
+            for e in g.edges {
+                guard states.indices.contains(e.from), states.indices.contains(e.to) else {
+                    throw GrammarError("graph edge \(e.from) → \(e.to) leaves its \(g.stateCount) states")
+                }
+                try compile(e.label, from: states[e.from], to: states[e.to])
+            }
+            for s in g.accepting {
+                guard states.indices.contains(s) else { throw GrammarError("graph accepting state \(s) does not exist") }
+                eps[Int(states[s])].append(b)
+            }
         }
     }
 }

@@ -24,6 +24,9 @@ public indirect enum GrammarExpr: Hashable, Sendable {
     case repetition(GrammarExpr, min: Int, max: Int?)
     /// A reference to a rule by name; the referenced rule may refer back (a pushdown automaton runs it).
     case rule(String)
+    /// An automaton given state by state (a compiled regular expression, say): loops without rule calls, so a long
+    /// match costs no stack.
+    case graph(GrammarGraph)
 
     public static func text(_ s: String) -> GrammarExpr { .literal(Array(s.utf8)) }
     public static let empty = GrammarExpr.sequence([])
@@ -88,6 +91,38 @@ public struct CharClass: Hashable, Sendable {
             }
         }
         return sorted
+    }
+}
+
+/// States `0..<stateCount`, entered at state 0 and left from any accepting state, with edges that each match their
+/// label. A label must not match the empty string (a self-loop on it would then read nothing).
+public struct GrammarGraph: Hashable, Sendable {
+    public struct Edge: Hashable, Sendable {
+        public var from: Int
+        public var to: Int
+        public var label: GrammarExpr
+
+        public init(from: Int, to: Int, label: GrammarExpr) {
+            self.from = from
+            self.to = to
+            self.label = label
+        }
+    }
+
+    public var stateCount: Int
+    public var accepting: [Int]
+    public var edges: [Edge]
+
+    public init(stateCount: Int, accepting: [Int], edges: [Edge]) {
+        self.stateCount = stateCount
+        self.accepting = accepting
+        self.edges = edges
+    }
+
+    /// The same automaton with every edge's label transformed.
+    public func mappingLabels(_ transform: (GrammarExpr) -> GrammarExpr) -> GrammarGraph {
+        GrammarGraph(stateCount: stateCount, accepting: accepting,
+                     edges: edges.map { Edge(from: $0.from, to: $0.to, label: transform($0.label)) })
     }
 }
 

@@ -42,6 +42,13 @@ public struct GrammarMatcher: Hashable, Sendable {
         isComplete = complete
     }
 
+    /// A position given by its threads, which must already be sorted and distinct.
+    init(grammar: CompiledGrammar, sortedThreads: [Thread], isComplete: Bool) {
+        self.grammar = grammar
+        threads = sortedThreads
+        self.isComplete = isComplete
+    }
+
     /// Some byte may still follow (false once the text is complete and nothing can extend it, or on a dead end).
     public var canContinue: Bool { !threads.isEmpty }
 

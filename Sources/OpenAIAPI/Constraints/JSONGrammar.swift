@@ -15,6 +15,25 @@ enum JSONGrammar {
         ])]),
     ])
 
+    /// The ways to write one character of `set` inside a JSON string: as itself, or escaped where JSON requires it
+    /// (`\"`, `\\`, the short control escapes, `\u00XX` for the other controls). One expression per way.
+    static func stringChar(in set: ScalarSet) -> [GrammarExpr] {
+        let mustEscape = ScalarSet([0x00...0x1F, 0x22...0x22, 0x5C...0x5C])
+        var out: [GrammarExpr] = []
+        let plain = set.subtracting(mustEscape)
+        if !plain.isEmpty { out.append(.chars(CharClass(plain.ranges))) }
+        let short: [(UInt32, String)] = [(0x22, "\\\""), (0x5C, "\\\\"), (0x08, "\\b"), (0x09, "\\t"), (0x0A, "\\n"),
+                                         (0x0C, "\\f"), (0x0D, "\\r")]
+        for (v, escape) in short where set.contains(v) { out.append(.text(escape)) }
+        for high: UInt32 in [0, 1] {
+            let lows = (0..<16).map { high * 16 + UInt32($0) }.filter { v in set.contains(v) && !short.contains { $0.0 == v } }
+            if lows.isEmpty { continue }
+            let digits = lows.map { String($0 % 16, radix: 16) }.joined()
+            out.append(.sequence([.text("\\u00\(high)"), .chars(CharClass(anyOf: digits))]))
+        }
+        return out
+    }
+
     static let hex = GrammarExpr.chars(CharClass([0x30...0x39, 0x41...0x46, 0x61...0x66]))
     static let digit = GrammarExpr.chars(CharClass("0"..."9"))
     static let nonZero = GrammarExpr.chars(CharClass("1"..."9"))

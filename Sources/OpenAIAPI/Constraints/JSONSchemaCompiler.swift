@@ -7,6 +7,7 @@ struct JSONSchemaCompiler {
     let base: String
     var rules: [String: GrammarExpr] = JSONGrammar.anyValueRules
     var refRules: [String: String] = [:]
+    var charRules: [ScalarSet: String] = [:]
 
     /// Keywords that only annotate: they never change which documents are valid.
     static let annotations: Set<String> = [
@@ -15,7 +16,15 @@ struct JSONSchemaCompiler {
     ]
     static let supported: Set<String> = [
         "type", "properties", "required", "additionalProperties", "enum", "const", "anyOf", "oneOf", "allOf", "$ref",
-        "items", "prefixItems", "minItems", "maxItems", "minLength", "maxLength",
+        "items", "prefixItems", "minItems", "maxItems", "minLength", "maxLength", "pattern", "format",
+        "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
+    ]
+    /// The keywords that imply a type when `type` is left out (a schema with none of them allows any value).
+    static let impliedTypes: [(type: String, keywords: [String])] = [
+        ("object", ["properties", "required", "additionalProperties"]),
+        ("array", ["items", "prefixItems", "minItems", "maxItems"]),
+        ("string", ["pattern", "format", "minLength", "maxLength"]),
+        ("number", ["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"]),
     ]
 
     /// `param` is where the schema sits in the request (`response_format.json_schema.schema`).
@@ -37,7 +46,18 @@ struct JSONSchemaCompiler {
         for key in s.keys.sorted() where !Self.supported.contains(key) && !Self.annotations.contains(key) {
             throw APIError.invalid("JSON Schema keyword '\(key)' is not supported in structured outputs.", param: "\(path).\(key)")
         }
-        if let ref = s["$ref"] { return try reference(ref, path: "\(path).$ref") }
+        if let f = s["format"] {
+            guard case .string(let name) = f, StringFormat.patterns[name] != nil else {
+                throw APIError.invalid("'format' must be one of \(StringFormat.names.joined(separator: ", ")).", param: "\(path).format")
+            }
+        }
+        // Keywords that constrain, beside the one being looked at.
+        let constraints = { (except: String) in s.filter { $0.key != except && !Self.annotations.contains($0.key) } }
+        if let ref = s["$ref"] {
+            let siblings = constraints("$ref")
+            if siblings.isEmpty { return try reference(ref, path: "\(path).$ref") }
+            return try object(mergedObject([.object(["$ref": ref]), .object(siblings)], param: "\(path).$ref"), path: path)
+        }
         if let c = s["const"] { return .text(JSONGrammar.literal(c)) }
         if let e = s["enum"] {
             guard case .array(let values) = e, !values.isEmpty else {
@@ -54,17 +74,19 @@ struct JSONSchemaCompiler {
             }
         }
         if let all = s["allOf"] {
-            guard case .array(let items) = all, items.count == 1 else {
-                throw APIError.invalid("Only an 'allOf' of exactly one schema is supported.", param: "\(path).allOf")
+            guard case .array(let items) = all, !items.isEmpty else {
+                throw APIError.invalid("'allOf' must be a non-empty array of schemas.", param: "\(path).allOf")
             }
-            return try compile(items[0], path: "\(path).allOf[0]")
+            let siblings = constraints("allOf")
+            if items.count == 1 && siblings.isEmpty { return try compile(items[0], path: "\(path).allOf[0]") }
+            let parts = items + (siblings.isEmpty ? [] : [.object(siblings)])
+            return try object(mergedObject(parts, param: "\(path).allOf"), path: path)
         }
         var types: [String]
         switch s["type"] {
         case nil:
-            if s["properties"] != nil { types = ["object"] }
-            else if s["items"] != nil || s["prefixItems"] != nil { types = ["array"] }
-            else { return .rule("json-value") }
+            types = Self.impliedTypes.filter { t in t.keywords.contains { s[$0] != nil } }.map(\.type)
+            if types.isEmpty { return .rule("json-value") }
         case .string(let t)?: types = [t]
         case .array(let list)?:
             types = try list.map {
@@ -87,13 +109,8 @@ struct JSONSchemaCompiler {
 
     mutating func typed(_ type: String, _ s: [String: JSONValue], path: String) throws -> GrammarExpr {
         switch type {
-        case "string":
-            let min = try integer(s, "minLength", path: path) ?? 0
-            let max = try integer(s, "maxLength", path: path)
-            if let max, max < min { throw APIError.invalid("'maxLength' is below 'minLength'.", param: "\(path).maxLength") }
-            return JSONGrammar.string(min: min, max: max)
-        case "integer": return JSONGrammar.integer
-        case "number": return JSONGrammar.number
+        case "string": return try string(s, path: path)
+        case "integer", "number": return try number(s, integer: type == "integer", path: path)
         case "boolean": return .choice([.text("true"), .text("false")])
         case "null": return .text("null")
         case "object": return try object(s, path: path)
@@ -101,6 +118,92 @@ struct JSONSchemaCompiler {
         default:
             throw APIError.invalid("Unknown JSON Schema type '\(type)'.", param: "\(path).type")
         }
+    }
+
+    /// A string: plain with its length bounds, or, with `pattern` and/or `format`, the automaton of what both allow
+    /// cut to the length bounds.
+    mutating func string(_ s: [String: JSONValue], path: String) throws -> GrammarExpr {
+        let min = try integer(s, "minLength", path: path) ?? 0
+        let max = try integer(s, "maxLength", path: path)
+        if let max, max < min { throw APIError.invalid("'maxLength' is below 'minLength'.", param: "\(path).maxLength") }
+        var automaton: CharAutomaton?
+        var step = "pattern"
+        let empty = { (step: String) in
+            APIError.invalid("No string meets this schema's string constraints (up to '\(step)').", param: "\(path).\(step)")
+        }
+        do {
+            if let p = s["pattern"] {
+                guard case .string(let source) = p else {
+                    throw APIError.invalid("'pattern' must be a string.", param: "\(path).pattern")
+                }
+                do {
+                    automaton = try CharAutomaton(try RegexPattern.parse(source))
+                } catch let error as RegexError {
+                    throw APIError.invalid("The pattern is not in the supported subset: \(error.message).", param: "\(path).pattern")
+                }
+                if automaton!.isEmpty { throw empty(step) }
+            }
+            if case .string(let name)? = s["format"], let format = StringFormat.automata[name] {
+                step = "format"
+                automaton = try automaton.map { try $0.intersection(format) } ?? format
+                if automaton!.isEmpty { throw empty(step) }
+            }
+            guard let found = automaton else { return JSONGrammar.string(min: min, max: max) }
+            if min > 0 || max != nil {
+                step = max != nil ? "maxLength" : "minLength"
+                automaton = try found.lengthBounded(min: min, max: max)
+                if automaton!.isEmpty { throw empty(step) }
+            }
+        } catch is CharAutomaton.TooLarge {
+            throw APIError.invalid("The string's constraints make too large an automaton (over \(CharAutomaton.stateLimit) states).", param: "\(path).\(step)")
+        }
+        guard let automaton else { return JSONGrammar.string(min: min, max: max) }
+        return .sequence([.text("\""), automaton.graph { stringCharLabel($0) }, .text("\"")])
+    }
+
+    /// One character of `set` in a JSON string: the expression itself when it is one class, else a shared rule
+    /// (so an automaton's many edges on one set share its escapes).
+    mutating func stringCharLabel(_ set: ScalarSet) -> GrammarExpr {
+        let ways = JSONGrammar.stringChar(in: set)
+        if ways.count == 1 { return ways[0] }
+        if let name = charRules[set] { return .rule(name) }
+        let name = "char-\(charRules.count)"
+        charRules[set] = name
+        rules[name] = .choice(ways)
+        return .rule(name)
+    }
+
+    /// An integer or number within `minimum` / `maximum` / `exclusiveMinimum` / `exclusiveMaximum`.
+    func number(_ s: [String: JSONValue], integer: Bool, path: String) throws -> GrammarExpr {
+        func bound(_ key: String) throws -> Double? {
+            guard let v = s[key] else { return nil }
+            guard case .number(let x) = v, x.isFinite, abs(x) <= 1e15 else {
+                throw APIError.invalid("'\(key)' must be a number between -1e15 and 1e15.", param: "\(path).\(key)")
+            }
+            return x
+        }
+        let minimum = try bound("minimum"), exclusiveMinimum = try bound("exclusiveMinimum")
+        let maximum = try bound("maximum"), exclusiveMaximum = try bound("exclusiveMaximum")
+        if minimum == nil && exclusiveMinimum == nil && maximum == nil && exclusiveMaximum == nil {
+            return integer ? JSONGrammar.integer : JSONGrammar.number
+        }
+        // The integers that meet the bounds, and the tighter real bound on each side.
+        let lows = [minimum.map { Int($0.rounded(.up)) }, exclusiveMinimum.map { Int($0.rounded(.down)) + 1 }].compactMap { $0 }
+        let highs = [maximum.map { Int($0.rounded(.down)) }, exclusiveMaximum.map { Int($0.rounded(.up)) - 1 }].compactMap { $0 }
+        let low = lows.max(), high = highs.min()
+        let lowerKey = exclusiveMinimum != nil && (minimum == nil || exclusiveMinimum! >= minimum!) ? "exclusiveMinimum" : "minimum"
+        if integer {
+            if let low, let high, low > high {
+                throw APIError.invalid("No integer lies within the schema's bounds.", param: "\(path).\(lows.isEmpty ? "maximum" : lowerKey)")
+            }
+            return NumberRange.integers(low, high)
+        }
+        let floor = [minimum, exclusiveMinimum].compactMap { $0 }.max()
+        let ceiling = [maximum, exclusiveMaximum].compactMap { $0 }.min()
+        guard let expr = NumberRange.decimals(low: low, high: high, floor: floor, ceiling: ceiling) else {
+            throw APIError.invalid("No number within the schema's bounds can be written with the supported construction (integers, and decimals whose integer part is strictly inside the bounds).", param: "\(path).\(floor == nil ? "maximum" : lowerKey)")
+        }
+        return expr
     }
 
     mutating func object(_ s: [String: JSONValue], path: String) throws -> GrammarExpr {
@@ -211,8 +314,19 @@ struct JSONSchemaCompiler {
     }
 
     mutating func reference(_ ref: JSONValue, path: String) throws -> GrammarExpr {
-        guard case .string(let r) = ref else { throw APIError.invalid("'$ref' must be a string.", param: path) }
+        let (r, target) = try resolve(ref, path: path)
         if let name = refRules[r] { return .rule(name) }
+        let name = "ref-\(refRules.count)"
+        refRules[r] = name
+        // Registered before compiling, so a recursive schema refers back to its own rule.
+        rules[name] = .empty
+        rules[name] = try compile(target, path: base + (r == "#" ? "" : "." + r.dropFirst(2).replacingOccurrences(of: "/", with: ".")))
+        return .rule(name)
+    }
+
+    /// A local reference's text and the schema it points at.
+    func resolve(_ ref: JSONValue, path: String) throws -> (String, JSONValue) {
+        guard case .string(let r) = ref else { throw APIError.invalid("'$ref' must be a string.", param: path) }
         guard r == "#" || r.hasPrefix("#/") else {
             throw APIError.invalid("Only local references ('#/...') are supported, got '\(r)'.", param: path)
         }
@@ -225,11 +339,6 @@ struct JSONSchemaCompiler {
             default: throw APIError.invalid("'$ref' '\(r)' does not resolve.", param: path)
             }
         }
-        let name = "ref-\(refRules.count)"
-        refRules[r] = name
-        // Registered before compiling, so a recursive schema refers back to its own rule.
-        rules[name] = .empty
-        rules[name] = try compile(target, path: base + (r == "#" ? "" : "." + r.dropFirst(2).replacingOccurrences(of: "/", with: ".")))
-        return .rule(name)
+        return (r, target)
     }
 }

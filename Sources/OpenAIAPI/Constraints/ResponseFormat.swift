@@ -47,10 +47,20 @@ public final class ConstraintCompiler: Sendable {
     /// an `auto` reply's lazy grammar also switches on at that token.
     public let markerTokens: [String: Int32]
     private let cache = Mutex<[String: GrammarMasker]>([:])
+    /// Hears the seconds each compile took (a cache hit is no compile): the compile-time histogram.
+    private let onCompile: @Sendable (Double) -> Void
 
-    public init(vocabulary: TokenVocabulary, markerTokens: [String: Int32] = [:]) {
+    public init(vocabulary: TokenVocabulary, markerTokens: [String: Int32] = [:],
+                onCompile: @escaping @Sendable (Double) -> Void = { _ in }) {
         self.vocabulary = vocabulary
         self.markerTokens = markerTokens
+        self.onCompile = onCompile
+    }
+
+    /// Reports a compile that began at `start`.
+    func reportCompile(since start: ContinuousClock.Instant) {
+        let d = ContinuousClock.now - start
+        onCompile(Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18)
     }
 
     /// The masker for a format (nil for `text`), or a 400 naming what cannot be compiled.
@@ -62,6 +72,7 @@ public final class ConstraintCompiler: Sendable {
         case .jsonSchema(_, let schema, _): key = JSONGrammar.literal(schema)
         }
         if let hit = cache.withLock({ $0[key] }) { return hit }
+        let start = ContinuousClock.now
         let grammar: Grammar
         if case .jsonSchema(_, let schema, _) = format {
             grammar = try JSONSchemaCompiler.grammar(for: schema, param: "\(param).json_schema.schema")
@@ -75,6 +86,7 @@ public final class ConstraintCompiler: Sendable {
             throw APIError.invalid("The schema cannot be compiled: \(error.message).", param: "\(param).json_schema.schema")
         }
         let masker = GrammarMasker(grammar: compiled, vocabulary: vocabulary)
+        reportCompile(since: start)
         cache.withLock { c in
             if c.count >= 64 { c.removeAll() }
             c[key] = masker

@@ -7,6 +7,7 @@ extension ConstraintCompiler {
     /// The masker forcing one call (or, with `parallel`, one or more) of the callable tools, or a 400 naming the
     /// parameters schema that cannot be compiled. `parallel` defaults to the request's wish under `required`.
     public func masker(forcing tools: ChatTools, syntax: ToolCallSyntax, parallel: Bool? = nil) throws -> GrammarMasker {
+        let start = ContinuousClock.now
         var rules: [String: GrammarExpr] = [:]
         var arguments: [(name: String, grammar: GrammarExpr)] = []
         for (i, tool) in tools.callable.enumerated() {
@@ -26,7 +27,9 @@ extension ConstraintCompiler {
         } catch {
             throw APIError.invalid("The tools' parameters cannot be compiled: \(error.message).", param: "tools")
         }
-        return GrammarMasker(grammar: compiled, vocabulary: vocabulary)
+        let masker = GrammarMasker(grammar: compiled, vocabulary: vocabulary)
+        reportCompile(since: start)
+        return masker
     }
 
     private static func renamed(_ expr: GrammarExpr, prefix: String) -> GrammarExpr {
@@ -35,6 +38,7 @@ extension ConstraintCompiler {
         case .sequence(let items): .sequence(items.map { renamed($0, prefix: prefix) })
         case .choice(let items): .choice(items.map { renamed($0, prefix: prefix) })
         case .repetition(let inner, let min, let max): .repetition(renamed(inner, prefix: prefix), min: min, max: max)
+        case .graph(let g): .graph(g.mappingLabels { renamed($0, prefix: prefix) })
         case .literal, .chars: expr
         }
     }

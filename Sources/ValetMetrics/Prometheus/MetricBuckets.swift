@@ -20,6 +20,10 @@ enum MetricBuckets {
     static let httpDuration: [Double] = [
         0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300,
     ]
+    /// Compiling a constraint: from 100 µs (a small schema) to seconds (a pathological one).
+    static let grammarCompile: [Double] = [
+        0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
+    ]
 
     /// 1, 2, 5, 10, 20, 50, … up to `limit`, with `limit` itself as the last bound.
     static func tokenCounts(upTo limit: Int) -> [Double] {

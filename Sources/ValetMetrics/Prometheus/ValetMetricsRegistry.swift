@@ -30,6 +30,7 @@ public final class ValetMetricsRegistry: Sendable {
     private let recorderDegraded: Gauge
     private let recorderDatabaseBytes: Gauge
     private let http: HTTPMetrics
+    private let grammarCompile = HistogramFamily(.grammarCompile, bounds: MetricBuckets.grammarCompile)
     private let process: ProcessGauges
     private let modelInfo = Mutex<(labels: [String], gauge: Gauge)?>(nil)
     private let bootTime = ProcessMetrics.bootTime()
@@ -131,6 +132,11 @@ public final class ValetMetricsRegistry: Sendable {
         jobs.record(job)
     }
 
+    /// A constraint compiled to its grammar (not a cache hit), taking `seconds`.
+    public func grammarCompiled(seconds: Double) {
+        grammarCompile.histogram.observe(max(seconds, 0))
+    }
+
     /// One HTTP request handled. `handler` is a route name given at init (never a raw path), `status` the code;
     /// unknown handlers, methods and statuses count as `other`.
     public func httpRequest(handler: String, method: String, status: Int, durationSeconds: Double) {
@@ -152,6 +158,7 @@ public final class ValetMetricsRegistry: Sendable {
             writer.bytes.reserveCapacity(196_608)
             library.emit(into: &writer.bytes)
             for family in jobs.histograms { family.write(to: &writer) }
+            grammarCompile.write(to: &writer)
             http.durations.write(to: &writer)
             LockWaitHistograms.write(to: &writer)
             return writer.bytes

@@ -11,14 +11,15 @@ final class EngineBackend: CompletionBackend {
     let pooling: Pooling
     let constraints: ConstraintCompiler?
 
-    init(scheduler: Scheduler, model: LoadedModel, samplingDefaults: SamplingDefaults, pooling: Pooling) {
+    init(scheduler: Scheduler, model: LoadedModel, samplingDefaults: SamplingDefaults, pooling: Pooling,
+         onGrammarCompiled: @escaping @Sendable (Double) -> Void = { _ in }) {
         self.scheduler = scheduler
         self.model = model
         self.samplingDefaults = samplingDefaults
         self.pooling = pooling
         contextLength = scheduler.config.ctxSize ?? model.engine.contextLength
         constraints = ConstraintCompiler(vocabulary: TokenVocabulary(tokenizer: model.tokenizer),
-                                         markerTokens: Self.markerTokens(model))
+                                         markerTokens: Self.markerTokens(model), onCompile: onGrammarCompiled)
     }
 
     /// The call marker when the tokenizer holds it as one special token (Qwen's `<tool_call>`, Mistral's `[TOOL_CALLS]`).

@@ -22,7 +22,9 @@ struct Runtime: Sendable {
         var description: String
     }
 
-    static func load(_ config: ServeConfig, observer: (any SchedulerObserver)?) throws -> Runtime {
+    /// `onGrammarCompiled` hears how long each constraint took to compile.
+    static func load(_ config: ServeConfig, observer: (any SchedulerObserver)?,
+                     onGrammarCompiled: @escaping @Sendable (Double) -> Void = { _ in }) throws -> Runtime {
         let model: LoadedModel
         do {
             model = try LoadedModel(path: config.model, threads: config.threads, kvCacheTokens: try kvCacheTokens(config))
@@ -39,7 +41,8 @@ struct Runtime: Sendable {
         scheduler.start()
         let sampling = SamplingDefaults.resolve(
             flags: config.sampling, model: SamplingDefaults.Overrides(modelMetadata: { model.file.double($0) }))
-        let backend = EngineBackend(scheduler: scheduler, model: model, samplingDefaults: sampling, pooling: config.pooling)
+        let backend = EngineBackend(scheduler: scheduler, model: model, samplingDefaults: sampling, pooling: config.pooling,
+                                    onGrammarCompiled: onGrammarCompiled)
         let mib = Double(model.file.fileSize) / 1_048_576
         let summary = "\(URL(fileURLWithPath: config.model).lastPathComponent), \(String(format: "%.1f", mib)) MiB, "
             + "\(model.quantization), \(model.engine.config.layers) layers, context \(backend.contextLength), "

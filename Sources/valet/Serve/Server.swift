@@ -62,7 +62,9 @@ final class Server {
 
         let runtime: Runtime
         do {
-            runtime = try Runtime.load(config, observer: telemetry.observer)
+            let registry = telemetry.registry
+            runtime = try Runtime.load(config, observer: telemetry.observer,
+                                       onGrammarCompiled: { registry.grammarCompiled(seconds: $0) })
         } catch {
             Log.error("\(error)")
             server.stop()
