@@ -16,7 +16,7 @@ PYTHON     ?= python3
 
 PREFIX     ?= /usr/local
 
-.PHONY: run test deps docker-deps model build install swift-test py-test bench bench-quick docker-test clean
+.PHONY: run test deps docker-deps model build install swift-test py-test sanitize bench bench-quick docker-test clean
 
 # apt-install the Debian packages in $(1) that are not installed (idempotent: nothing runs when all are there).
 # Not `dpkg -s`: it succeeds for a removed package whose config files remain.
@@ -76,6 +76,18 @@ swift-test: deps model
 py-test: deps model build
 	VALET_BIN=$(abspath $(VALET)) VALET_TEST_MODEL=$(abspath $(MODEL)) $(PYTHON) -m pytest -q Tests/python
 
+# ThreadSanitizer over the concurrent layers (scheduler and engine loop, HTTP server, recorder, locks, the request
+# runs) and AddressSanitizer over the parsers and kernels (GGUF, tokenizer, templates, grammars, quantized kernels),
+# each in a debug build of its own (not yet in `make test`). VALET_TSAN makes every lock also take a pthread mutex, which TSan understands
+# (Sources/Locks/Locked.swift says why). Any report fails the run (the sanitizers' exit code).
+TSAN_TESTS := SchedulingTests|HTTPServerTests|ValetMetricsTests|LocksTests|CompletionRunTests|EmbeddingRunTests|ResponseRunTests|ToolCallTests
+ASAN_TESTS := KernelTests|DequantizeTests|GGUF|Tokenizer|ChatTemplate|RoleMarker|Grammar|SchemaKeyword
+sanitize: deps model
+	VALET_TEST_MODEL=$(abspath $(MODEL)) TSAN_OPTIONS="second_deadlock_stack=1" \
+	  swift test --sanitize=thread -Xswiftc -DVALET_TSAN --scratch-path .build-tsan --filter '$(TSAN_TESTS)'
+	VALET_TEST_MODEL=$(abspath $(MODEL)) LSAN_OPTIONS="suppressions=$(abspath Tests/sanitizers/lsan.supp)" \
+	  swift test --sanitize=address --scratch-path .build-asan --filter '$(ASAN_TESTS)'
+
 # The container test comes last, after everything else passed (a sub-make, so `make -j` cannot start it early).
 test: swift-test py-test
 	@$(MAKE) --no-print-directory docker-test
@@ -94,4 +106,4 @@ bench-quick: deps model build
 	VALET_TEST_MODEL=$(abspath $(MODEL)) $(PYTHON) bench/run.py --quick
 
 clean:
-	rm -rf .build Benchmarks/.build Benchmarks/.build-tools
+	rm -rf .build .build-tsan .build-asan Benchmarks/.build Benchmarks/.build-tools

@@ -33,19 +33,19 @@ let package = Package(
             providers: [.apt(["libsqlite3-dev"])]
         ),
         // Requests in, responses and streams out, middleware, routing; knows nothing of OpenAI or models.
-        .target(name: "HTTPServer", dependencies: ["CHttpd"]),
+        .target(name: "HTTPServer", dependencies: ["CHttpd", "Locks"]),
         // The OpenAI wire format: decoding, validation, encoding, SSE, the n-choices run; talks to a backend protocol.
-        .target(name: "OpenAIAPI", dependencies: ["HTTPServer", "Scheduling", "Inference"]),
+        .target(name: "OpenAIAPI", dependencies: ["HTTPServer", "Scheduling", "Inference", "Locks"]),
         // The job's life: admission policy, the lot, KV block accounting, the engine loop (plan, execute, apply).
         .target(name: "Scheduling", dependencies: ["Inference", "Locks"]),
         // The model and nothing else: GGUF, tokenizer, templates, forward pass, sampler, KV storage.
-        .target(name: "Inference", dependencies: ["CKernels"]),
+        .target(name: "Inference", dependencies: ["CKernels", "Locks"]),
         // Quantized SIMD kernels; kept small, wrapped by Inference/Kernels.
         .target(
             name: "CKernels",
             cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]
         ),
-        // The instrumented lock and its wait statistics, shared by Scheduling and ValetMetrics.
+        // The project's mutex (Locked) and the instrumented lock with its wait statistics; every library locks through it.
         .target(name: "Locks"),
         // Named ValetMetrics because swift-metrics already owns a target called Metrics.
         .target(
@@ -64,6 +64,7 @@ let package = Package(
                 "Scheduling",
                 "Inference",
                 "ValetMetrics",
+                "Locks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             plugins: ["BuildRevision"]
@@ -71,14 +72,14 @@ let package = Package(
         .plugin(name: "BuildRevision", capability: .buildTool()),
         // Shared by the test targets: where the default model is, a blocking loopback HTTP client for the tests
         // that check what goes on the wire, and a socket-free driver (router + middleware into a recording sink).
-        .target(name: "TestSupport", dependencies: ["HTTPServer"], path: "Tests/TestSupport"),
-        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "TestSupport"]),
-        .testTarget(name: "OpenAIAPITests", dependencies: ["OpenAIAPI", "HTTPServer", "Scheduling", "Inference", "TestSupport"]),
-        .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "Inference", "TestSupport"]),
+        .target(name: "TestSupport", dependencies: ["HTTPServer", "Locks"], path: "Tests/TestSupport"),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "Locks", "TestSupport"]),
+        .testTarget(name: "OpenAIAPITests", dependencies: ["OpenAIAPI", "HTTPServer", "Scheduling", "Inference", "Locks", "TestSupport"]),
+        .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "Inference", "Locks", "TestSupport"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "CKernels", "TestSupport"]),
         .testTarget(name: "LocksTests", dependencies: ["Locks", "TestSupport"]),
         .testTarget(name: "ValetMetricsTests", dependencies: ["ValetMetrics", "Locks", "CSQLite", "TestSupport"]),
-        .testTarget(name: "ValetTests", dependencies: ["valet", "OpenAIAPI", "HTTPServer", "Inference", "TestSupport", "ValetMetrics"]),
+        .testTarget(name: "ValetTests", dependencies: ["valet", "OpenAIAPI", "HTTPServer", "Inference", "Locks", "TestSupport", "ValetMetrics"]),
     ],
     swiftLanguageModes: [.v6]
 )

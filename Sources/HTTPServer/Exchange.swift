@@ -1,7 +1,7 @@
 // One request/response on one MHD connection: the body being uploaded, the answer, the stream buffer,
 // and the suspend/resume handshake between MHD's thread and whoever produces the answer.
 import CHttpd
-import Synchronization
+import Locks
 
 /// The connection pointer is only handed to MHD calls that are safe from any thread (suspend/resume).
 final class Exchange: @unchecked Sendable {
@@ -41,7 +41,7 @@ final class Exchange: @unchecked Sendable {
         var suspendedSince: ContinuousClock.Instant?
     }
 
-    let state = Mutex(State())
+    let state = Locked(State())
 
     init(connection: OpaquePointer, fd: Int32, method: String, path: String,
          headers: HTTPHeaders, query: [String: String]) {

@@ -1,9 +1,9 @@
 // Facts a handler learns about its exchange (job id, token counts, queue time) for the access log, which writes them
 // once the exchange ends. Handlers add only what is safe to log: never keys or prompt text.
-import Synchronization
+import Locks
 
 public final class ExchangeNotes: Sendable {
-    private let fields = Mutex<[(String, String)]>([])
+    private let fields = Locked<[(String, String)]>([])
 
     public init() {}
 

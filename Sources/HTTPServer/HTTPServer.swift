@@ -2,6 +2,7 @@
 // and the suspended-connection watchdog. MHD calls back through the global functions at the bottom.
 import CHttpd
 import Foundation
+import Locks
 import Synchronization
 
 public struct HTTPServerConfiguration: Sendable {
@@ -43,7 +44,7 @@ public final class HTTPServer: @unchecked Sendable {
     // Set in start() and cleared in stop(), both called from one controlling thread.
     private var daemon: OpaquePointer?
     private var boundPort: UInt16 = 0
-    private let live = Mutex<[ObjectIdentifier: Exchange]>([:])
+    private let live = Locked<[ObjectIdentifier: Exchange]>([:])
     private let running = Atomic<Bool>(false)
     private var watchdog: Thread?
     private let watchdogDone = DispatchSemaphore(value: 0)

@@ -1,6 +1,7 @@
 // Every open connection's deadline for delivering a whole request, so a client that drips bytes (which keeps
 // MHD's idle timeout from firing) still loses its slot.
 import Foundation
+import Locks
 import Synchronization
 
 /// A connection must deliver each request, headers and body, within `readTimeout` of opening, or, on a kept-alive
@@ -15,7 +16,7 @@ final class ReadDeadlines: Sendable {
 
     let readTimeout: Duration
     let idleTimeout: Duration
-    private let entries = Mutex<[UInt: Entry]>([:])
+    private let entries = Locked<[UInt: Entry]>([:])
     private let cutCount = Atomic<Int>(0)
 
     init(readTimeout: Duration, idleTimeout: Duration) {

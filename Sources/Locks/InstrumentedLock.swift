@@ -5,12 +5,12 @@ import Synchronization
 /// into the named lock's `LockWaitStatistics` (and, for notable waits, the sink set with
 /// `InstrumentedLocks.setWaitSampleSink`). An uncontended acquire is a try-lock and nothing else.
 public final class InstrumentedLock<State: ~Copyable>: Sendable {
-    @usableFromInline let mutex: Mutex<State>
+    @usableFromInline let mutex: Locked<State>
     @usableFromInline let statistics: LockWaitStatistics
 
     /// - Parameter name: a short, fixed label value (`scheduler`, `streams`, `kv_pool`, `recorder`, ...).
     public init(name: String, _ initial: consuming sending State) {
-        mutex = Mutex(initial)
+        mutex = Locked(initial)
         statistics = InstrumentedLocks.statistics(named: name)
     }
 

@@ -6,7 +6,7 @@ public enum InstrumentedLocks {
     /// Names that exist from startup so `valet_lock_wait_seconds{lock}` shows them at 0 before any contention.
     public static let preregisteredNames = ["kv_pool", "recorder", "scheduler", "streams"]
 
-    private static let registry = Mutex<[String: LockWaitStatistics]>(
+    private static let registry = Locked<[String: LockWaitStatistics]>(
         Dictionary(uniqueKeysWithValues: preregisteredNames.map { ($0, LockWaitStatistics(name: $0)) }))
 
     /// The statistics for `name`, created on first use. Locks sharing a name share statistics.

@@ -3,7 +3,7 @@ import HTTPServer
 import Scheduling
 import Foundation
 import Inference
-import Synchronization
+import Locks
 
 final class CompletionRun: Sendable {
     enum Kind: Sendable { case chat, text }
@@ -56,7 +56,7 @@ final class CompletionRun: Sendable {
     let jobs: [Job]
     let sink: any ResponseSink
     let backend: any CompletionBackend
-    let state: Mutex<State>
+    let state: Locked<State>
     /// For the access log: the response id, token counts and the first job's wait in the lot.
     let notes: ExchangeNotes
     private let submitted = ContinuousClock.now
@@ -73,7 +73,7 @@ final class CompletionRun: Sendable {
         if let syntax = options.toolSyntax, options.stream {
             for i in choices.indices { choices[i].toolStream = ToolCallStream(syntax: syntax) }
         }
-        self.state = Mutex(State(choices: choices))
+        self.state = Locked(State(choices: choices))
     }
 
     func start() {

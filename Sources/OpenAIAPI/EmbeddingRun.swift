@@ -2,7 +2,7 @@
 // neither fills the lot nor starves other clients, and the one JSON answer they become.
 import HTTPServer
 import Scheduling
-import Synchronization
+import Locks
 
 final class EmbeddingRun: Sendable {
     /// Jobs of one request in the scheduler at once.
@@ -25,7 +25,7 @@ final class EmbeddingRun: Sendable {
     let model: String
     let sink: any ResponseSink
     let backend: any CompletionBackend
-    let state: Mutex<State>
+    let state: Locked<State>
     /// The access log's fields: the first job's queue time, the prompt tokens of all inputs, the error if one ends it.
     let notes: ExchangeNotes
     let submitted = ContinuousClock.now
@@ -35,7 +35,7 @@ final class EmbeddingRun: Sendable {
         (self.requests, self.encoding, self.model, self.sink, self.backend) = (requests, encoding, model, sink, backend)
         self.notes = notes
         let n = requests.count
-        state = Mutex(State(vectors: Array(repeating: nil, count: n), promptTokens: Array(repeating: 0, count: n),
+        state = Locked(State(vectors: Array(repeating: nil, count: n), promptTokens: Array(repeating: 0, count: n),
                             terminal: Array(repeating: false, count: n)))
     }
 

@@ -3,6 +3,7 @@ import HTTPServer
 import Scheduling
 import Foundation
 import Inference
+import Locks
 import Synchronization
 
 public final class OpenAIService: Sendable {
@@ -31,7 +32,7 @@ public final class OpenAIService: Sendable {
     public let settings: Settings
     let created = Int(Date().timeIntervalSince1970)
     private let phaseValue = Atomic<Int>(Phase.loading.rawValue)
-    private let backendBox = Mutex<(any CompletionBackend)?>(nil)
+    private let backendBox = Locked<(any CompletionBackend)?>(nil)
 
     public init(settings: Settings) {
         self.settings = settings

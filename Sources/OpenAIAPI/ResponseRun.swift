@@ -3,7 +3,7 @@
 import HTTPServer
 import Inference
 import Scheduling
-import Synchronization
+import Locks
 
 final class ResponseRun: Sendable {
     struct State {
@@ -31,7 +31,7 @@ final class ResponseRun: Sendable {
     let backend: any CompletionBackend
     /// Set when the request's tools are offered: the reply is read for calls in this syntax.
     let toolSyntax: ToolCallSyntax?
-    let state: Mutex<State>
+    let state: Locked<State>
     /// The access log's fields: queue time, token counts, the error if one ends the response.
     let notes: ExchangeNotes
     let submitted = ContinuousClock.now
@@ -43,7 +43,7 @@ final class ResponseRun: Sendable {
         self.notes = notes
         var initial = State()
         initial.calls = toolSyntax.map { ToolCallStream(syntax: $0) }
-        state = Mutex(initial)
+        state = Locked(initial)
     }
 
     func start() {

@@ -2,7 +2,7 @@
 // an engine that computes nothing, so the scheduler's bookkeeping is all that is timed.
 import Foundation
 import Inference
-import Synchronization
+import Locks
 
 public struct LoopOverheadBenchmark: Sendable {
     public struct Result: Sendable {
@@ -54,7 +54,7 @@ public struct LoopOverheadBenchmark: Sendable {
     private static func runOne(_ scheduler: Scheduler, id: String, prompt: [Int32], max: Int) -> Double {
         var sampling = SamplingParameters()
         sampling.temperature = 0
-        let times = Mutex<(first: Double?, last: Double)>((nil, 0))
+        let times = Locked<(first: Double?, last: Double)>((nil, 0))
         let done = DispatchSemaphore(value: 0)
         let request = GenerationRequest(id: id, model: "loop-overhead", promptTokens: prompt, maxTokens: max,
                                         sampling: sampling)

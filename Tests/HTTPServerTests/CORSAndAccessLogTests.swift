@@ -1,7 +1,7 @@
 // CORS without a socket (preflight answered before a route's own checks, headers on answers and thrown errors,
 // nothing for other origins) and the access log's entry carrying what the handler noted.
 import Foundation
-import Synchronization
+import Locks
 import TestSupport
 import Testing
 @testable import HTTPServer
@@ -16,7 +16,7 @@ private struct NeedsKey: HTTPMiddleware {
 }
 
 private final class Entries: Sendable {
-    let value = Mutex<[AccessLogEntry]>([])
+    let value = Locked<[AccessLogEntry]>([])
 }
 
 @Suite struct CORSAndAccessLogTests {

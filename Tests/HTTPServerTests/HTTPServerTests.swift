@@ -1,14 +1,14 @@
 // The HTTP layer over real loopback sockets: routing, limits, streaming from another thread, disconnects.
 import Foundation
-import Synchronization
+import Locks
 import TestSupport
 import Testing
 @testable import HTTPServer
 
 /// Shared by handlers under test: what they saw and the responders they parked.
 final class Probe: Sendable {
-    let closes = Mutex<[Bool]>([])
-    let parked = Mutex<[any ResponseSink]>([])
+    let closes = Locked<[Bool]>([])
+    let parked = Locked<[any ResponseSink]>([])
     func closed(_ completed: Bool) { closes.withLock { $0.append(completed) } }
 }
 

@@ -1,6 +1,7 @@
 // Middleware without a socket: the order of the chain, the one place errors are caught, and the exchange
 // records the metrics middleware reports (misses and refusals included).
 import Foundation
+import Locks
 import Synchronization
 import TestSupport
 import Testing
@@ -20,8 +21,8 @@ private struct Trace: HTTPMiddleware {
 
 /// A shareable home for a Mutex, which cannot be copied into closures itself.
 private final class Shared<Value: Sendable>: Sendable {
-    let value: Mutex<Value>
-    init(_ initial: Value) { value = Mutex(initial) }
+    let value: Locked<Value>
+    init(_ initial: Value) { value = Locked(initial) }
 }
 
 private struct Teapot: HTTPResponseError {
@@ -31,7 +32,7 @@ private struct Teapot: HTTPResponseError {
 }
 
 private final class Records: Sendable {
-    let all = Mutex<[HTTPExchangeRecord]>([])
+    let all = Locked<[HTTPExchangeRecord]>([])
     var last: HTTPExchangeRecord? { all.withLock { $0.last } }
 }
 

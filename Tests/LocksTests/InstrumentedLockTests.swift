@@ -1,5 +1,4 @@
 // The instrumented lock: mutual exclusion, no statistics for free acquisitions, counted waits under contention.
-import Synchronization
 import TestSupport
 import Testing
 @testable import Locks
@@ -27,7 +26,7 @@ struct InstrumentedLockTests {
     // The sample sink is process-wide, shared with the recorder's test, hence `exclusively`.
     @Test func contendedWaitsAreCountedAndSampled() throws {
         try exclusively {
-            let samples = Mutex<[LockWaitSample]>([])
+            let samples = Locked<[LockWaitSample]>([])
             InstrumentedLocks.setWaitSampleSink(thresholdSeconds: 0, sampleEvery: 1) { sample in
                 if sample.lock == "test_contended" { samples.withLock { $0.append(sample) } }
             }

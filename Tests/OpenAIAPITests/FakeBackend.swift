@@ -1,6 +1,6 @@
 // A CompletionBackend the tests drive by hand: it keeps each submitted job and its event callback, refuses the
 // jobs it was told to, and records cancels.
-import Synchronization
+import Locks
 import Testing
 @testable import OpenAIAPI
 @testable import Scheduling
@@ -20,8 +20,8 @@ final class FakeBackend: CompletionBackend {
     let samplingDefaults = SamplingDefaults.llamaCpp
     /// Submissions at these positions (in submit order) are refused with the failure.
     let rejections: [Int: JobFailure]
-    private let jobs = Mutex<[Job]>([])
-    private let cancels = Mutex<[String]>([])
+    private let jobs = Locked<[Job]>([])
+    private let cancels = Locked<[String]>([])
 
     init(rejecting rejections: [Int: JobFailure] = [:]) { self.rejections = rejections }
 

@@ -1,7 +1,7 @@
 // Embedding jobs in the real scheduler with the fake engine: pooled across prefill chunks, batched with
 // generation, recorded with their kind, and cancelled like any job.
 import Foundation
-import Synchronization
+import Locks
 import Testing
 @testable import Scheduling
 import Inference
@@ -77,5 +77,5 @@ private func vector(_ rec: Recorder, _ id: String) -> [Float]? {
 }
 
 private final class SchedulerBox: Sendable {
-    let scheduler = Mutex<Scheduler?>(nil)
+    let scheduler = Locked<Scheduler?>(nil)
 }

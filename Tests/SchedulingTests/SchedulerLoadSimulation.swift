@@ -1,6 +1,7 @@
 // The scheduler A/B of `make bench` replayed against the real scheduler with a fake engine that sleeps for a modelled
 // step time, so it can be read on a busy machine. Off by default (VALET_SCHED_SIM=1 runs it); it prints, asserts nothing timed.
 import Foundation
+import Locks
 import Synchronization
 import Testing
 @testable import Scheduling
@@ -27,7 +28,7 @@ private func percentile(_ v: [Double], _ q: Double) -> Double {
 
 /// Keeps each finished job's timings (seconds on the scheduler's clock).
 private final class Timings: SchedulerObserver {
-    let rows = Mutex<[String: JobSnapshot]>([:])
+    let rows = Locked<[String: JobSnapshot]>([:])
     func jobFinished(_ job: JobSnapshot) { rows.withLock { $0[job.id] = job } }
 }
 
@@ -45,7 +46,7 @@ private func simulate(_ kind: SchedulerConfig.Kind, seconds: Double, warmup: Dou
     let mix = [20, 70, 20, 266, 70, 20, 70, 20, 266, 70]
     let next = Atomic<Int>(0)
     let start = Date()
-    let results = Mutex<[(id: String, high: Bool, sent: Double, ttft: Double?, tokens: [Double])]>([])
+    let results = Locked<[(id: String, high: Bool, sent: Double, ttft: Double?, tokens: [Double])]>([])
     let done = DispatchGroup()
     for _ in 0..<16 {
         done.enter()
@@ -58,7 +59,7 @@ private func simulate(_ kind: SchedulerConfig.Kind, seconds: Double, warmup: Dou
                                   seedTokens: Int32(i % 13))
                 let sent = Date().timeIntervalSince(start)
                 let finished = DispatchSemaphore(value: 0)
-                let times = Mutex<[Double]>([])
+                let times = Locked<[Double]>([])
                 s.submitTelling(req) { e in
                     switch e {
                     case .token: times.withLock { $0.append(Date().timeIntervalSince(start)) }

@@ -1,6 +1,6 @@
 // Fakes for scheduler tests: a step engine with its own paged "KV pool", a letter decoder, a manual clock, a recorder.
 import Foundation
-import Synchronization
+import Locks
 import Testing
 @testable import Scheduling
 import Inference
@@ -26,7 +26,7 @@ final class FakeEngine: StepEngine {
         var feeds: [(position: Int, count: Int)] = []
         var copies = 0
     }
-    private let state: Mutex<State>
+    private let state: Locked<State>
 
     init(vocab: Int = 64, blocks: Int, context: Int = 4096, stepDelay: Double = 0,
          stepSeconds: (@Sendable ([Int]) -> Double)? = nil, onStep: (@Sendable (Int) -> Void)? = nil) {
@@ -36,7 +36,7 @@ final class FakeEngine: StepEngine {
         self.stepDelay = stepDelay
         self.stepSeconds = stepSeconds
         self.onStep = onStep
-        state = Mutex(State(pool: Array(repeating: -1, count: blocks * 16)))
+        state = Locked(State(pool: Array(repeating: -1, count: blocks * 16)))
     }
 
     var violations: [String] { state.withLock { $0.violations } }
@@ -125,7 +125,7 @@ struct LetterDecoder: TokenDecoding {
 }
 
 final class ManualClock: SchedulerClock {
-    private let t = Mutex<Double>(1000)
+    private let t = Locked<Double>(1000)
     func monotonic() -> Double { t.withLock { $0 } }
     func unix() -> Double { 1_700_000_000 + monotonic() }
     func advance(_ s: Double) { t.withLock { $0 += s } }
@@ -144,7 +144,7 @@ final class Recorder: SchedulerObserver {
         /// Every token event, in the order the scheduler emitted them (job id per token).
         var tokenOrder: [String] = []
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     func sink(_ id: String) -> @Sendable (JobEvent) -> Void {
         { [self] e in
@@ -229,7 +229,7 @@ func referenceTokens(prompt: [Int32], max: Int, vocab: Int = 64, eog: Set<Int32>
 }
 
 /// Handles of submitted jobs, so tests can cancel by id as a client's disconnect would.
-private let submittedHandles = Mutex<[String: JobHandle]>([:])
+private let submittedHandles = Locked<[String: JobHandle]>([:])
 
 extension Scheduler {
     /// Submits, keeping the handle, and tells a rejection to `onEvent` as a `.failed` event: tests then read every

@@ -2,13 +2,13 @@
 // shutdown, preemption with identical text, suspension for priority work, priority prefill, fifo, chunked prefill,
 // and exact capacity under a randomized mix.
 import Foundation
-import Synchronization
+import Locks
 import Testing
 @testable import Scheduling
 import Inference
 
 private final class SchedulerBox: Sendable {
-    let value = Mutex<Scheduler?>(nil)
+    let value = Locked<Scheduler?>(nil)
     var scheduler: Scheduler? { value.withLock { $0 } }
 }
 
@@ -174,7 +174,7 @@ private func doubleReleases(_ s: Scheduler) -> Int { s.core.state.withLock { $0.
 
     @Test func cancelWhileDecodingStopsBeforeTheNextStep() async {
         let (s, _, rec) = make(blocks: 40)
-        let count = Mutex(0)
+        let count = Locked(0)
         let sink = rec.sink("d")
         s.submitTelling(request("d", max: 200), onEvent: { [s] e in
             sink(e)
@@ -463,7 +463,7 @@ private func doubleReleases(_ s: Scheduler) -> Int { s.core.state.withLock { $0.
             }
             requests[id] = r
             let cancelAt = rnd(10) == 0 ? 1 + rnd(5) : 0
-            let seen = Mutex(0)
+            let seen = Locked(0)
             let sink = rec.sink(id)
             let h = s.submitTelling(r, onEvent: { [s] e in
                 sink(e)

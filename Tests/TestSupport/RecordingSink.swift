@@ -1,6 +1,6 @@
 // A response sink that keeps everything a handler sent, for tests of the layers above HTTP without a socket.
 import HTTPServer
-import Synchronization
+import Locks
 
 public final class RecordingSink: ResponseSink {
     public struct Recorded: Sendable {
@@ -11,8 +11,8 @@ public final class RecordingSink: ResponseSink {
         public var closed: Bool?
     }
 
-    private let state = Mutex(Recorded())
-    private let closeHandlers = Mutex<[@Sendable (Bool) -> Void]>([])
+    private let state = Locked(Recorded())
+    private let closeHandlers = Locked<[@Sendable (Bool) -> Void]>([])
 
     public init() {}
 

@@ -25,7 +25,7 @@ enum MetricsBenchmarks {
 
     /// Times uncontended acquire+release of both locks, interleaved, best of `rounds`.
     static func lockOverhead(iterations: Int = 5_000_000, rounds: Int = 5) -> LockOverhead {
-        let bare = Mutex(0)
+        let bare = Locked(0)
         let instrumented = InstrumentedLock(name: "bench_uncontended", 0)
         var bestBare = Double.infinity
         var bestInstrumented = Double.infinity

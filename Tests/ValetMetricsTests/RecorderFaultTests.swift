@@ -2,7 +2,6 @@
 // it, a read-only file, reads of rows not yet written, and the checkpoint on close.
 import CSQLite
 import Locks
-import Synchronization
 import Testing
 @testable import ValetMetrics
 #if canImport(Glibc)
@@ -17,7 +16,7 @@ private func job(_ id: String) -> JobRecord {
 
 /// Collects the recorder's log lines.
 private final class Lines: Sendable {
-    let lines = Mutex<[String]>([])
+    let lines = Locked<[String]>([])
     var sink: RecorderLogSink { { [self] _, message in lines.withLock { $0.append(message) } } }
     func matching(_ text: String) -> [String] { lines.withLock { $0.filter { $0.contains(text) } } }
 }
@@ -34,7 +33,7 @@ struct RecorderFaultTests {
         recorder.record(job("before"))
         #expect(recorder.flush())
         // Cap the file at the pages it has: the next rows need a page SQLite may not add.
-        let pages = Mutex<Int>(0)
+        let pages = Locked<Int>(0)
         recorder.core.onWriterThread { db in
             let count = (try? db.scalarInt("PRAGMA page_count")) ?? 0
             pages.withLock { $0 = count }

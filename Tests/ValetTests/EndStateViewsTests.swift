@@ -3,7 +3,7 @@
 // must their prefix-cache figures.
 import Foundation
 import Inference
-import Synchronization
+import Locks
 import Testing
 import ValetMetrics
 @testable import Scheduling
@@ -18,7 +18,7 @@ private final class ScriptedEngine: StepEngine, Sendable {
     let totalBlocks = 8
     let contextLength = 4096
     static let eog: Int32 = 7
-    let holdDecode = Mutex<(@Sendable () -> Bool)?>(nil)
+    let holdDecode = Locked<(@Sendable () -> Bool)?>(nil)
 
     // Its logits read no KV, so seeded rows need no copying.
     func copyRows(from source: Int32, to destination: Int32, tokens: Int) {}
@@ -48,7 +48,7 @@ private struct Letters: TokenDecoding {
 
 /// Events per job id.
 private final class Events: Sendable {
-    private let seen = Mutex<[String: [JobEvent]]>([:])
+    private let seen = Locked<[String: [JobEvent]]>([:])
     func sink(_ id: String) -> @Sendable (JobEvent) -> Void { { e in self.seen.withLock { $0[id, default: []].append(e) } } }
     func tokens(_ id: String) -> Int {
         seen.withLock { ($0[id] ?? []).filter { if case .token = $0 { true } else { false } }.count }

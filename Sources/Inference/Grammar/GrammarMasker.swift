@@ -1,7 +1,7 @@
 // Token masks for a compiled grammar over one vocabulary: a preorder walk of the vocabulary trie that drops a whole
 // subtree at the first byte the matcher rejects, a cache of masks per matcher position, and the budget rule that
 // keeps a complete answer reachable within max_tokens.
-import Synchronization
+import Locks
 
 /// Binds a `CompiledGrammar` to a `TokenVocabulary`; shared by every sequence using that grammar (thread-safe).
 ///
@@ -24,15 +24,15 @@ public final class GrammarMasker: Sendable {
         var maxTokensAfter: Int?
     }
 
-    private let cache: Mutex<[GrammarMatcher: Entry]>
+    private let cache: Locked<[GrammarMatcher: Entry]>
     private let cacheLimit: Int
-    private let counters = Mutex<(hits: Int, misses: Int, budgeted: Int)>((0, 0, 0))
+    private let counters = Locked<(hits: Int, misses: Int, budgeted: Int)>((0, 0, 0))
 
     public init(grammar: CompiledGrammar, vocabulary: TokenVocabulary, cacheLimit: Int = 512) {
         self.grammar = grammar
         self.vocabulary = vocabulary
         self.cacheLimit = cacheLimit
-        cache = Mutex([:])
+        cache = Locked([:])
     }
 
     /// A fresh per-sequence constraint at the grammar's start.

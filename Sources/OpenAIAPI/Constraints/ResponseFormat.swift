@@ -1,6 +1,6 @@
 // `response_format` as requests send it, and the constraint each form compiles to (cached by schema text).
 import Inference
-import Synchronization
+import Locks
 
 public enum ResponseFormat: Sendable, Equatable {
     case text
@@ -46,7 +46,7 @@ public final class ConstraintCompiler: Sendable {
     /// Call markers the tokenizer keeps as one special token (absent from the vocabulary's bytes), by marker text:
     /// an `auto` reply's lazy grammar also switches on at that token.
     public let markerTokens: [String: Int32]
-    private let cache = Mutex<[String: GrammarMasker]>([:])
+    private let cache = Locked<[String: GrammarMasker]>([:])
     /// Hears the seconds each compile took (a cache hit is no compile): the compile-time histogram.
     private let onCompile: @Sendable (Double) -> Void
 

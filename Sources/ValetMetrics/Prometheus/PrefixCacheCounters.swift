@@ -1,7 +1,7 @@
 // The prefix cache's running totals as counters. The scheduler reports totals, not events, so each report adds what
 // grew since the last one; reports may arrive out of order from several threads, so an older one adds nothing.
 import Prometheus
-import Synchronization
+import Locks
 
 final class PrefixCacheCounters: Sendable {
     struct Totals: Sendable, Equatable {
@@ -13,7 +13,7 @@ final class PrefixCacheCounters: Sendable {
     private let queries: Counter
     private let hits: Counter
     private let evictions: Counter
-    private let reported = Mutex(Totals())
+    private let reported = Locked(Totals())
 
     init(in registry: PrometheusCollectorRegistry) {
         queries = registry.counter(.prefixCacheQueries)

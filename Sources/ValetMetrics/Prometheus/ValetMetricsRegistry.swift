@@ -1,6 +1,7 @@
 // Valet's `/metrics`: the families of `MetricFamily`'s catalogue, all made at startup and updated by event-named
 // methods with atomics only, rendered in text format 0.0.4. Scrapes never touch SQLite.
 import Prometheus
+import Locks
 import Synchronization
 
 /// The `/metrics` registry. Counters and gauges live in one swift-prometheus `PrometheusCollectorRegistry`, which
@@ -32,9 +33,9 @@ public final class ValetMetricsRegistry: Sendable {
     private let http: HTTPMetrics
     private let grammarCompile = HistogramFamily(.grammarCompile, bounds: MetricBuckets.grammarCompile)
     private let process: ProcessGauges
-    private let modelInfo = Mutex<(labels: [String], gauge: Gauge)?>(nil)
+    private let modelInfo = Locked<(labels: [String], gauge: Gauge)?>(nil)
     private let bootTime = ProcessMetrics.bootTime()
-    private let renderState = Mutex(RenderState())
+    private let renderState = Locked(RenderState())
 
     /// - Parameters:
     ///   - version, revision, kernel: `valet_build_info` labels (kernel: the CPU kernel path, `avx2` or `scalar`).

@@ -42,8 +42,8 @@ public final class QueueSampler: Sendable {
     }
 
     private let recorder: Recorder
-    private let policy: Mutex<Policy>
-    private let ticker = Mutex<WorkerThread?>(nil)
+    private let policy: Locked<Policy>
+    private let ticker = Locked<WorkerThread?>(nil)
     private let stopping = Atomic<Bool>(false)
 
     /// - Parameters:
@@ -51,7 +51,7 @@ public final class QueueSampler: Sendable {
     ///   - minimumSpacing: least seconds between two samples (default 0.1).
     public init(recorder: Recorder, interval: Double = 1, minimumSpacing: Double = 0.1) {
         self.recorder = recorder
-        policy = Mutex(Policy(interval: max(interval, 0.01), minimumSpacing: max(minimumSpacing, 0)))
+        policy = Locked(Policy(interval: max(interval, 0.01), minimumSpacing: max(minimumSpacing, 0)))
     }
 
     deinit {

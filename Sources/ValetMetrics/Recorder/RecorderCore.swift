@@ -38,13 +38,13 @@ final class RecorderCore: Sendable {
     let writeFailures = Atomic<UInt64>(0)
     let degraded = Atomic<Bool>(false)
     let databaseBytes = Atomic<Int>(0)
-    let lastWriteError = Mutex<RecorderError?>(nil)
+    let lastWriteError = Locked<RecorderError?>(nil)
     /// The read connection, reopened by the writer when the file changes; nil once closed.
-    let reader = Mutex<RecorderReader?>(nil)
-    private let condition: Mutex<Condition>
+    let reader = Locked<RecorderReader?>(nil)
+    private let condition: Locked<Condition>
     private let log: RecorderLogSink
     private let writerState = WriterState()
-    private let writerTasks = Mutex<[@Sendable (SQLiteConnection) -> Void]>([])
+    private let writerTasks = Locked<[@Sendable (SQLiteConnection) -> Void]>([])
     /// While writes fail, retries wait this long unless a flush asks for one (a full disk rarely clears in ms).
     private static let retryNanoseconds: UInt64 = 1_000_000_000
 
@@ -53,7 +53,7 @@ final class RecorderCore: Sendable {
         self.path = path
         self.options = options
         self.log = log
-        condition = Mutex(Condition(since: MetricsClock.unixSeconds()))
+        condition = Locked(Condition(since: MetricsClock.unixSeconds()))
         _ = try openDatabase()
     }
 

@@ -3,7 +3,7 @@ import Scheduling
 import ArgumentParser
 import Foundation
 import Inference
-import Synchronization
+import Locks
 
 struct GenerateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -61,7 +61,7 @@ struct GenerateCommand: ParsableCommand {
             id: "gen-\(UInt32.random(in: 0...UInt32.max))", model: model, promptTokens: promptTokens,
             maxTokens: min(maxTokens, room), sampling: sampling)
         let done = DispatchSemaphore(value: 0)
-        let failure = Mutex<JobFailure?>(nil)
+        let failure = Locked<JobFailure?>(nil)
         scheduler.submit(request) { event in
             switch event {
             case .token(let t):

@@ -2,7 +2,7 @@
 // Swift 6; write(2) is, and one write per line keeps lines whole when threads log at once).
 import Foundation
 import Inference
-import Synchronization
+import Locks
 
 public enum LogLevel: String, Sendable, CaseIterable, Comparable {
     case trace, debug, info, warning, error
@@ -23,7 +23,7 @@ public enum LogFormat: String, Sendable, CaseIterable {
 }
 
 public enum Log {
-    private static let settings = Mutex<(level: LogLevel, format: LogFormat)>(
+    private static let settings = Locked<(level: LogLevel, format: LogFormat)>(
         (LogLevel(name: ProcessInfo.processInfo.environment["VALET_LOG_LEVEL"] ?? "") ?? .info,
          LogFormat(rawValue: ProcessInfo.processInfo.environment["VALET_LOG_FORMAT"]?.lowercased() ?? "") ?? .text))
 

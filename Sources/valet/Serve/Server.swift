@@ -4,6 +4,7 @@ import HTTPServer
 import Dispatch
 import Foundation
 import Inference
+import Locks
 import Synchronization
 
 final class Server {
@@ -145,7 +146,7 @@ final class SignalWaiter: @unchecked Sendable {
     private let semaphore = DispatchSemaphore(value: 0)
     private let received = SignalNumber()
     private let count = Atomic<Int>(0)
-    private let repeatAction = Mutex<(@Sendable (Int32) -> Void)?>(nil)
+    private let repeatAction = Locked<(@Sendable (Int32) -> Void)?>(nil)
 
     init(signals: [Int32]) {
         for number in signals {

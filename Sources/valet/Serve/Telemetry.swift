@@ -3,7 +3,7 @@
 import OpenAIAPI
 import HTTPServer
 import Foundation
-import Synchronization
+import Locks
 import ValetMetrics
 import Inference
 
@@ -13,7 +13,7 @@ final class Telemetry: Sendable {
     let recorder: Recorder?
     let sampler: QueueSampler?
     /// Builds the /v1/metrics document for a window; set once the scheduler runs.
-    private let report = Mutex<(@Sendable (Double) throws -> V1MetricsReport)?>(nil)
+    private let report = Locked<(@Sendable (Double) throws -> V1MetricsReport)?>(nil)
     /// What opening the record created (directories outermost first, then the database files), so a start that
     /// fails later can leave the disk as it found it.
     private let created: [String]
